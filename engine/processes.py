@@ -1,0 +1,124 @@
+"""Start and stop the simulated instrument and the Tiled server as child processes."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Config, ca_environment
+
+IOC_PARTS = ("laser", "scanner", "piezo", "apd")
+
+
+@dataclass
+class ManagedProcess:
+    name: str
+    popen: subprocess.Popen
+    log_path: Path | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        """SIGTERM the process group, then SIGKILL after ``timeout`` s."""
+        if self.alive():
+            try:
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(timeout)
+        return self.popen.returncode
+
+
+def _spawn(name: str, argv: list[str], env: dict, log_dir: Path | None) -> ManagedProcess:
+    log_path = None
+    stdout = subprocess.DEVNULL
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = log_dir / f"{name}.log"
+        stdout = open(log_path, "ab")
+    popen = subprocess.Popen(argv, env=env, stdout=stdout, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+    return ManagedProcess(name, popen, log_path)
+
+
+def ioc_argv(part: str, config: Config, extra: list[str] | None = None) -> list[str]:
+    argv = [sys.executable, "-m", f"operando.ioc.{part}", "--prefix", config.prefixes[part]]
+    if part == "apd":
+        argv += ["--laser-prefix", config.prefixes["laser"], "--scanner-prefix", config.prefixes["scanner"],
+                 "--piezo-prefix", config.prefixes["piezo"], "--seed", str(config.sample_seed),
+                 "--material", config.material]
+    return argv + list(extra or [])
+
+
+def child_environment(config: Config, part: str | None = None) -> dict:
+    env = dict(os.environ)
+    env.update(ca_environment(config, part))
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def start_iocs(config: Config, parts=IOC_PARTS, log_dir: Path | None = None,
+               timeout: float = 30.0) -> list[ManagedProcess]:
+    """Start one process per IOC (the APD last: it connects to the others) and wait for their PVs."""
+    procs = [_spawn("ca-repeater", [sys.executable, "-m", "caproto.commandline.repeater", "-q"],
+                    child_environment(config), log_dir)]
+    try:
+        for part in parts:
+            if part == "apd":
+                wait_for_pvs(config, [config.prefixes[p] + PROBE_PV[p] for p in parts if p != "apd"], timeout)
+            procs.append(_spawn(f"ioc-{part}", ioc_argv(part, config), child_environment(config, part), log_dir))
+        wait_for_pvs(config, [config.prefixes[p] + PROBE_PV[p] for p in parts], timeout, procs)
+    except BaseException:
+        stop_all(procs)
+        raise
+    return procs
+
+
+PROBE_PV = {"laser": "Wavelength_RBV", "scanner": "FrameTime_RBV", "piezo": "Z_RBV", "apd": "SampleSeed_RBV"}
+
+
+def wait_for_pvs(config: Config, names: list[str], timeout: float, procs=()) -> None:
+    """Block until every PV answers a caget over loopback, or raise TimeoutError."""
+    from caproto.sync.client import read
+
+    env = ca_environment(config)
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        deadline = time.monotonic() + timeout
+        pending = list(names)
+        while pending:
+            dead = [p.name for p in procs if not p.alive()]
+            if dead:
+                raise RuntimeError(f"process(es) exited during start-up: {dead}; see their logs")
+            try:
+                read(pending[0], timeout=0.3)
+                pending.pop(0)
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"PVs not reachable after {timeout} s: {pending}")
+                time.sleep(0.1)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def stop_all(procs: list[ManagedProcess]) -> None:
+    for p in reversed(procs):
+        p.stop()

@@ -1,0 +1,199 @@
+"""Simulated scan controller with two APD channels (reflection 700-1100 nm,
+fluorescence 550-680 nm) that writes planes or hardware-sequenced z-stacks to HDF5.
+
+It reads the scan geometry, laser state and objective position from the other
+IOCs over Channel Access, like a real controller wired to them, and renders
+the virtual electrode (``ioc.cell``) for each plane.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+from caproto import ChannelType
+from caproto.asyncio.client import Context
+from caproto.server import PVGroup, SubGroup, pvproperty
+
+from .cell.confocal import ConfocalSample, Illumination
+from .cell.electrode import build_electrode
+from .cell.optics import PixelGrid
+from .cell.truth import TRUTH_SUFFIX, electrode_truth, write_truth
+from .common import ioc_arguments, ranged, serve, text
+from .frame_writer import FrameFileWriter
+
+log = logging.getLogger(__name__)
+
+
+class ApdChannelGroup(PVGroup):
+    """One APD channel: enable, last frame's checksum and peak count."""
+    enable = pvproperty(value=1, name="Enable", doc="1 to record this channel")
+    checksum = text("none", "SHA-256 of the last frame written", max_length=80,
+                    name="Checksum_RBV", read_only=True)
+    max_count = pvproperty(value=0, name="MaxCount_RBV", read_only=True, units="counts")
+
+
+class ApdIOC(PVGroup):
+    """Acquire=1 records NumPlanes planes; the put completes when they are on disk.
+
+    NumPlanes > 1 runs a hardware-sequenced z-stack: the controller steps the
+    piezo from ZStart by ZStep (um) itself. Frames go to FilePath/FileName.
+    """
+
+    acquire = pvproperty(value=0, name="Acquire", doc="Write 1 to acquire; completes when done")
+    busy = pvproperty(value=0, name="Busy_RBV", read_only=True)
+    abort = pvproperty(value=0, name="Abort", doc="Write 1 to abort between planes")
+    num_planes = ranged(1, 1, 2000, "planes", "Planes per acquisition", name="NumPlanes")
+    z_start = ranged(10.0, 0.0, 100.0, "um", "Hardware stack start", name="ZStart", precision=4)
+    z_step = ranged(0.25, -10.0, 10.0, "um", "Hardware stack step", name="ZStep", precision=4)
+    timing = pvproperty(value="realistic", enum_strings=["realistic", "fast"], dtype=ChannelType.ENUM,
+                        name="TimingMode", doc="realistic: a plane takes the frame time; fast: as fast as possible")
+    file_path = text("/tmp", "Directory for frame files", name="FilePath")
+    file_name = text("frames.h5", "Frame file name", name="FileName")
+    full_file_name = text("", "File being written", name="FullFileName_RBV", read_only=True)
+    array_counter = pvproperty(value=0, name="ArrayCounter_RBV", read_only=True,
+                               doc="Frames in the current file")
+    last_z = pvproperty(value=0.0, name="LastZ_RBV", read_only=True, units="um", precision=4)
+    plane_time = pvproperty(value=0.0, name="PlaneTime_RBV", read_only=True, units="s", precision=4)
+    status = text("idle", "Last status or error", name="Status_RBV", read_only=True, max_length=256)
+    seed = pvproperty(value=0, name="SampleSeed_RBV", read_only=True)
+
+    reflection = SubGroup(ApdChannelGroup, prefix="Refl:")
+    fluorescence = SubGroup(ApdChannelGroup, prefix="Fluo:")
+
+    def __init__(self, *args, sample: ConfocalSample, laser_prefix: str, scanner_prefix: str,
+                 piezo_prefix: str, noise_seed: int = 0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sample = sample
+        self.rng = np.random.default_rng(noise_seed)
+        self._remote = {
+            "wavelength": laser_prefix + "Wavelength_RBV", "power": laser_prefix + "Power_RBV",
+            "shutter": laser_prefix + "Shutter_RBV", "mode": laser_prefix + "Mode_RBV",
+            "nx": scanner_prefix + "PixelsX", "ny": scanner_prefix + "PixelsY",
+            "pixel_size": scanner_prefix + "PixelSize", "dwell": scanner_prefix + "Dwell",
+            "cx": scanner_prefix + "CenterX", "cy": scanner_prefix + "CenterY",
+            "frame_time": scanner_prefix + "FrameTime_RBV",
+            "z_rbv": piezo_prefix + "Z_RBV", "z": piezo_prefix + "Z",
+        }
+        self._pvs = {}
+        self._writer: FrameFileWriter | None = None
+        self._abort = False
+
+    @seed.startup
+    async def seed(self, instance, async_lib):
+        await instance.write(int(self.sample.electrode.seed))
+        self._ctx = Context()
+        names = list(self._remote.values())
+        pvs = await self._ctx.get_pvs(*names, timeout=5.0)
+        self._pvs = dict(zip(self._remote, pvs))
+
+    async def _get(self, key):
+        response = await self._pvs[key].read(data_type="native", timeout=5.0)
+        return response.data[0]
+
+    async def _settings(self):
+        keys = ["wavelength", "power", "shutter", "mode", "nx", "ny", "pixel_size", "dwell",
+                "cx", "cy", "frame_time"]
+        values = dict(zip(keys, await asyncio.gather(*(self._get(k) for k in keys))))
+        grid = PixelGrid(int(values["nx"]), int(values["ny"]), float(values["pixel_size"]),
+                         float(values["cx"]), float(values["cy"]))
+        light = Illumination(float(values["wavelength"]), float(values["power"]),
+                             pulsed=int(values["mode"]) == 1, shutter_open=int(values["shutter"]) == 1)
+        return grid, light, float(values["dwell"]), float(values["frame_time"])
+
+    def _current_writer(self) -> FrameFileWriter:
+        path = Path(self.file_path.value) / self.file_name.value
+        if self._writer is None or self._writer.path != path:
+            self._writer = FrameFileWriter(path)
+            write_truth(path.with_name(path.name + TRUTH_SUFFIX), electrode_truth(self.sample.electrode))
+        return self._writer
+
+    def _record_plane(self, grid, light, dwell, z_um, channels):
+        frames = self.sample.acquire(grid, z_um, light, dwell, channels, self.rng)
+        writer = self._current_writer()
+        sums = writer.append(frames, {"z_um": z_um, "wavelength_nm": light.wavelength_nm,
+                                      "power_w": light.power_w, "dwell_s": dwell,
+                                      "timestamp": time.time()})
+        return frames, sums, writer.frames_written
+
+    @acquire.putter
+    async def acquire(self, instance, value):
+        if not value:
+            return 0
+        if self.busy.value:
+            raise RuntimeError("acquisition already in progress")
+        self._abort = False
+        await self.busy.write(1)
+        loop = asyncio.get_running_loop()
+        try:
+            grid, light, dwell, frame_time = await self._settings()
+            channels = [name for name, grp in (("reflection", self.reflection),
+                                               ("fluorescence", self.fluorescence))
+                        if grp.enable.value]
+            if not channels:
+                raise ValueError("no APD channel enabled")
+            n = self.num_planes.value
+            for k in range(n):
+                if self._abort:
+                    raise RuntimeError("acquisition aborted")
+                if n > 1:
+                    await self._pvs["z"].write(self.z_start.value + k * self.z_step.value,
+                                               wait=True, timeout=60.0)
+                t0 = time.monotonic()
+                z_um = float(await self._get("z_rbv"))
+                frames, sums, count = await loop.run_in_executor(
+                    None, functools.partial(self._record_plane, grid, light, dwell, z_um, channels))
+                if self.timing.value == "realistic":
+                    remaining = frame_time - (time.monotonic() - t0)
+                    if remaining > 0:
+                        await asyncio.sleep(remaining)
+                for name, grp in (("reflection", self.reflection), ("fluorescence", self.fluorescence)):
+                    if name in frames:
+                        await grp.checksum.write(sums[name])
+                        await grp.max_count.write(int(frames[name].max()))
+                await self.last_z.write(z_um)
+                await self.plane_time.write(time.monotonic() - t0)
+                await self.full_file_name.write(str(self._writer.path))
+                await self.array_counter.write(count)
+            await self.status.write(f"acquired {n} plane(s)")
+        except Exception as exc:
+            log.exception("acquisition failed")
+            await self.status.write(f"error: {exc}"[:255])
+            raise
+        finally:
+            await self.busy.write(0)
+        return 0
+
+    @abort.putter
+    async def abort(self, instance, value):
+        if value:
+            self._abort = True
+        return 0
+
+    @file_name.putter
+    async def file_name(self, instance, value):
+        await self.array_counter.write(0)
+        return value
+
+
+def main(argv=None):
+    parser = ioc_arguments(ApdIOC.__doc__, "OPR:APD:")
+    parser.add_argument("--laser-prefix", default="OPR:LASER:")
+    parser.add_argument("--scanner-prefix", default="OPR:SCAN:")
+    parser.add_argument("--piezo-prefix", default="OPR:PZ:")
+    parser.add_argument("--material", default="LCO", choices=["LCO", "NMC811"])
+    parser.add_argument("--seed", type=int, default=1, help="electrode seed (geometry)")
+    parser.add_argument("--n-agglomerates", type=int, default=8)
+    args = parser.parse_args(argv)
+    electrode = build_electrode(seed=args.seed, material=args.material, n_agglomerates=args.n_agglomerates)
+    ioc = ApdIOC(prefix=args.prefix, sample=ConfocalSample(electrode), laser_prefix=args.laser_prefix,
+                 scanner_prefix=args.scanner_prefix, piezo_prefix=args.piezo_prefix,
+                 noise_seed=args.seed + 1000)
+    serve(ioc, args.interface, args.verbose)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The virtual operando cell: physics only, no EPICS, deterministic from seeds."""

@@ -1,0 +1,215 @@
+"""Confocal reflection and two-photon fluorescence image formation.
+
+The renderer works in the *apparent* depth coordinate d (um): the depth the
+focus would reach if the whole sample had the electrolyte's index. Moving the
+objective by dz moves the focus by dz * n_medium / n_immersion (paraxial focal
+shift), so d = (z_piezo - z_surface_piezo) * n_e / n_imm, and a particle of
+physical thickness t spans t * n_e / n_p in d (it looks axially compressed).
+Signals are photon fractions per incident photon; ``apd`` turns them into counts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+from scipy.special import erf
+
+from .electrode import Electrode
+from .materials import CARBON_MATRIX, COVERSLIP, LP30, IMMERSION_OIL, MATRIX_POROSITY, fresnel_reflectance
+
+FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+
+
+@dataclass(frozen=True)
+class ConfocalOptics:
+    """Objective and pinhole of the confocal microscope (seed 000: 1.4 NA oil, 0.7 AU)."""
+    numerical_aperture: float = 1.4
+    n_immersion: float = IMMERSION_OIL.n
+    pinhole_au: float = 0.7
+    # Collection and detection efficiency including the neutral density filter
+    # in front of the APDs (photons counted per photon reflected at the focus).
+    detection_efficiency: float = 1.2e-7
+
+    def lateral_fwhm_um(self, wavelength_nm: float) -> float:
+        """Lateral FWHM of the confocal reflection PSF (um).
+
+        0.37 lambda/NA for a point pinhole, widening towards the widefield
+        0.51 lambda/NA as the pinhole opens (about 0.41 lambda/NA at 0.7 AU).
+        """
+        k = 0.37 + 0.14 * min(self.pinhole_au, 1.0) ** 2 * 0.5
+        return k * wavelength_nm * 1e-3 / self.numerical_aperture
+
+    def axial_fwhm_um(self, wavelength_nm: float) -> float:
+        """FWHM of the confocal response to a reflecting plane (um, apparent depth).
+
+        0.45 lambda / (n - sqrt(n^2 - NA^2)) for a small pinhole, about 20 %
+        wider at 0.7 AU.
+        """
+        n, na = self.n_immersion, self.numerical_aperture
+        base = 0.45 * wavelength_nm * 1e-3 / (n - np.sqrt(n * n - na * na))
+        return base * (1.0 + 0.4 * min(self.pinhole_au, 1.5) ** 2)
+
+    @property
+    def depth_scale(self) -> float:
+        """Apparent depth per um of objective travel in electrolyte (n_e / n_imm)."""
+        return LP30.n / self.n_immersion
+
+
+@dataclass(frozen=True)
+class PixelGrid:
+    """The scanned field: pixel centres in the sample frame (um)."""
+    nx: int
+    ny: int
+    pixel_size_um: float
+    center_x_um: float = 0.0
+    center_y_um: float = 0.0
+
+    def axes(self) -> tuple[np.ndarray, np.ndarray]:
+        x = (np.arange(self.nx) - (self.nx - 1) / 2) * self.pixel_size_um + self.center_x_um
+        y = (np.arange(self.ny) - (self.ny - 1) / 2) * self.pixel_size_um + self.center_y_um
+        return x, y
+
+
+def _specular_collection(cos_tilt: np.ndarray, numerical_aperture: float, n_medium: float) -> np.ndarray:
+    """Fraction of light reflected by a tilted facet that re-enters the objective.
+
+    A facet tilted by theta sends the specular beam off by 2 theta; it is
+    collected while 2 theta stays inside the acceptance cone. Polycrystalline
+    surfaces are rough, so a diffuse part (cos theta) remains at any tilt.
+    """
+    theta_max = np.arcsin(min(numerical_aperture / n_medium, 1.0))
+    theta = np.arccos(np.clip(cos_tilt, 0.0, 1.0))
+    specular = 0.5 * (1.0 - np.tanh((2.0 * theta - theta_max) / 0.15))
+    return 0.75 * specular + 0.25 * cos_tilt
+
+
+class _Texture:
+    """Cheap band-limited 3D random field exp(sigma * g), <g^2> = 1, for grain contrast."""
+
+    def __init__(self, seed: int, correlation_um: float, sigma: float, n_waves: int = 10):
+        rng = np.random.default_rng(seed)
+        k = 2 * np.pi / correlation_um
+        v = rng.normal(size=(n_waves, 3))
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        self.k = v * k * rng.uniform(0.7, 1.3, size=(n_waves, 1))
+        self.phase = rng.uniform(0, 2 * np.pi, size=n_waves)
+        self.sigma = sigma
+        self.norm = np.sqrt(2.0 / n_waves)
+
+    def xy_factor(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """Complex per-column factors for 2D coordinate arrays X, Y (um), shape
+        (n_waves, ny, nx); reused for every plane."""
+        return np.exp(1j * (self.k[:, 0, None, None] * X + self.k[:, 1, None, None] * Y
+                            + self.phase[:, None, None]))
+
+    def at_depth(self, xy: np.ndarray, d_um: float) -> np.ndarray:
+        g = np.tensordot(np.exp(1j * self.k[:, 2] * d_um), xy, axes=1).real * self.norm
+        return np.exp(self.sigma * g - 0.5 * self.sigma ** 2)
+
+
+def _window(d: float, a, b, sigma: float):
+    """Fraction of a unit-area Gaussian at d (width sigma) lying between a and b."""
+    s = sigma * np.sqrt(2.0)
+    return 0.5 * (erf((b - d) / s) - erf((a - d) / s))
+
+
+class ConfocalRenderer:
+    """Renders expected confocal signals of an electrode for a pixel grid.
+
+    Per-column geometry (entry/exit depths, tilts, textures) is computed once
+    per grid and reused for every plane of a stack.
+    """
+
+    def __init__(self, electrode: Electrode, grid: PixelGrid, optics: ConfocalOptics | None = None):
+        self.electrode = electrode
+        self.grid = grid
+        self.optics = optics or ConfocalOptics()
+        x, y = grid.axes()
+        self._x, self._y = x, y
+        n_e = LP30.n
+        self._particles = []
+        for agg in electrode.agglomerates:
+            hx, hy = agg.xy_half_extent_um
+            ix = np.nonzero((x >= agg.center_um[0] - hx - 1) & (x <= agg.center_um[0] + hx + 1))[0]
+            iy = np.nonzero((y >= agg.center_um[1] - hy - 1) & (y <= agg.center_um[1] + hy + 1))[0]
+            if ix.size == 0 or iy.size == 0:
+                continue
+            sl = (slice(iy[0], iy[-1] + 1), slice(ix[0], ix[-1] + 1))
+            X, Y = np.meshgrid(x[sl[1]], y[sl[0]])
+            inside, z_top, z_bot, cos_top, cos_bot = agg.column_intersections(X, Y)
+            n_p = agg.medium.n
+            thickness = np.where(inside, z_bot - z_top, 0.0)
+            a_top = np.where(inside, z_top, 0.0)                  # apparent = physical above it
+            a_bot = np.where(inside, z_top + thickness * n_e / n_p, 0.0)
+            r_surface = fresnel_reflectance(n_e, n_p)
+            na = self.optics.numerical_aperture
+            texture = _Texture(agg.texture_seed, correlation_um=0.8, sigma=0.6)
+            self._particles.append(dict(
+                slice=sl, inside=inside, a_top=a_top, a_bot=a_bot,
+                top=np.where(inside, r_surface * _specular_collection(cos_top, na, n_e), 0.0),
+                # Exit face: seen from inside the particle (n_p -> n_e).
+                bottom=np.where(inside, r_surface * _specular_collection(cos_bot, na, n_p), 0.0),
+                # Attenuation per um of apparent depth inside the particle.
+                mu_apparent=agg.medium.attenuation_per_um * n_p / n_e,
+                rho=agg.medium.backscatter_per_um * n_p / n_e,
+                thickness=thickness, texture=texture, xy=texture.xy_factor(X, Y)))
+        self._matrix_texture = _Texture(electrode.seed + 7919, correlation_um=0.5, sigma=0.9)
+        self._matrix_xy = self._matrix_texture.xy_factor(*np.meshgrid(x, y))
+
+    def reflection(self, depth_um: float, wavelength_nm: float) -> np.ndarray:
+        """Fraction of incident photons reflected back through the pinhole, per pixel.
+
+        depth_um: apparent focal depth d below the coverslip (um).
+        """
+        opt = self.optics
+        w = opt.axial_fwhm_um(wavelength_nm)
+        sig = w * FWHM_TO_SIGMA
+        area = w * np.sqrt(np.pi / (4 * np.log(2)))       # integral of the peak-1 axial response
+
+        def plane(u):
+            return np.exp(-4 * np.log(2) * (u / w) ** 2)
+
+        gap = self.electrode.electrolyte_gap_um
+        mu_m = CARBON_MATRIX.attenuation_per_um
+        img = np.full((self.grid.ny, self.grid.nx), fresnel_reflectance(COVERSLIP.n, LP30.n) * plane(depth_um))
+        # Host matrix below the electrolyte gap: weak grainy backscatter, attenuating.
+        host = (CARBON_MATRIX.backscatter_per_um * area * _window(depth_um, gap, np.inf, sig)
+                * np.exp(-2 * mu_m * max(depth_um - gap, 0.0)))
+        if host > 1e-12:
+            img += host * self._matrix_texture.at_depth(self._matrix_xy, depth_um)
+        for p in self._particles:
+            a_top, a_bot = p["a_top"], p["a_bot"]
+            above = np.exp(-2 * mu_m * np.clip(a_top - gap, 0.0, None))
+            depth_in = np.clip(depth_um - a_top, 0.0, a_bot - a_top)
+            inner = np.exp(-2 * p["mu_apparent"] * depth_in)
+            through = np.exp(-2 * p["mu_apparent"] * (a_bot - a_top))
+            sig_p = (p["top"] * plane(depth_um - a_top)
+                     + p["rho"] * area * _window(depth_um, a_top, a_bot, sig) * inner
+                     * p["texture"].at_depth(p["xy"], depth_um)
+                     + p["bottom"] * plane(depth_um - a_bot) * through)
+            sig_p = np.where(p["inside"], sig_p * above, 0.0)
+            # The particle replaces host material in its columns.
+            within = p["inside"] & (depth_um > a_top) & (depth_um < a_bot)
+            img[p["slice"]] = np.where(within, 0.0, img[p["slice"]]) + sig_p
+        px_sigma = opt.lateral_fwhm_um(wavelength_nm) * FWHM_TO_SIGMA / self.grid.pixel_size_um
+        return gaussian_filter(img, px_sigma, mode="nearest")
+
+    def electrolyte_fraction(self, depth_um: float, wavelength_nm: float) -> np.ndarray:
+        """Volume fraction of liquid electrolyte within the two-photon focal volume."""
+        opt = self.optics
+        # Two-photon excitation volume is narrower than the reflection response.
+        sig = opt.axial_fwhm_um(wavelength_nm) * FWHM_TO_SIGMA
+        gap = self.electrode.electrolyte_gap_um
+        liquid = (_window(depth_um, 0.0, gap, sig)
+                  + MATRIX_POROSITY * _window(depth_um, gap, np.inf, sig)
+                  * np.exp(-2 * CARBON_MATRIX.attenuation_per_um * max(depth_um - gap, 0.0)))
+        frac = np.full((self.grid.ny, self.grid.nx), liquid)
+        for p in self._particles:
+            occupied = np.where(p["inside"], _window(depth_um, p["a_top"], p["a_bot"], sig), 0.0)
+            frac[p["slice"]] = np.clip(frac[p["slice"]] - MATRIX_POROSITY * occupied
+                                       - (1 - MATRIX_POROSITY) * occupied * (depth_um < gap), 0.0, None)
+        px_sigma = opt.lateral_fwhm_um(wavelength_nm) * FWHM_TO_SIGMA / self.grid.pixel_size_um
+        return gaussian_filter(frac, px_sigma, mode="nearest")
+
+

@@ -1,0 +1,149 @@
+"""Scan controller with two APD channels; frames go to HDF5 written by the controller.
+
+Each triggered plane appends one frame per enabled channel to the run's file;
+the device announces the file once per channel (StreamResource) and each frame
+(StreamDatum), so frames never travel inside documents.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import uuid
+from pathlib import Path
+
+from ophyd import Component as Cpt, Device, EpicsSignal, EpicsSignalRO
+from ophyd.status import SubscriptionStatus
+
+from .units import UnitsInDescribe
+
+CHANNEL_NAMES = ("reflection", "fluorescence")
+CHANNEL_BANDS_NM = {"reflection": (700.0, 1100.0), "fluorescence": (550.0, 680.0)}
+
+
+def default_data_directory() -> Path:
+    """Today's folder under $OPERANDO_DATA_DIR (default ~/.operando/data)."""
+    root = Path(os.environ.get("OPERANDO_DATA_DIR", Path.home() / ".operando" / "data"))
+    return root / datetime.date.today().strftime("%Y/%m/%d")
+
+
+class ApdChannel(UnitsInDescribe, Device):
+    enable = Cpt(EpicsSignal, "Enable", put_complete=True, kind="config")
+    checksum = Cpt(EpicsSignalRO, "Checksum_RBV", string=True, kind="normal")
+    max_count = Cpt(EpicsSignalRO, "MaxCount_RBV", kind="normal")
+
+
+class ApdController(UnitsInDescribe, Device):
+    """Set ``scanner`` (for the frame shape) and optionally ``data_directory``
+    (a path or a callable returning one) before staging."""
+
+    acquire = Cpt(EpicsSignal, "Acquire", put_complete=True, kind="omitted")
+    busy = Cpt(EpicsSignalRO, "Busy_RBV", kind="omitted")
+    abort = Cpt(EpicsSignal, "Abort", kind="omitted")
+    num_planes = Cpt(EpicsSignal, "NumPlanes", put_complete=True, kind="config")
+    timing_mode = Cpt(EpicsSignal, "TimingMode", put_complete=True, string=True, kind="config")
+    file_path = Cpt(EpicsSignal, "FilePath", string=True, put_complete=True, kind="omitted")
+    file_name = Cpt(EpicsSignal, "FileName", string=True, put_complete=True, kind="omitted")
+    full_file_name = Cpt(EpicsSignalRO, "FullFileName_RBV", string=True, kind="omitted")
+    array_counter = Cpt(EpicsSignalRO, "ArrayCounter_RBV", kind="omitted")
+    last_z_um = Cpt(EpicsSignalRO, "LastZ_RBV", kind="omitted")
+    plane_time_s = Cpt(EpicsSignalRO, "PlaneTime_RBV", kind="omitted")
+    status_message = Cpt(EpicsSignalRO, "Status_RBV", string=True, kind="omitted")
+    reflection = Cpt(ApdChannel, "Refl:")
+    fluorescence = Cpt(ApdChannel, "Fluo:")
+
+    def __init__(self, *args, scanner=None, data_directory=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.scanner = scanner
+        self.data_directory = data_directory
+        self._file: Path | None = None
+        self._stream_resources: dict[str, dict] = {}
+        self._emitted_index = 0
+        self._frame_shape: tuple[int, int] | None = None
+
+    # --- helpers ---------------------------------------------------------------
+    def enabled_channels(self) -> list[str]:
+        return [c for c in CHANNEL_NAMES if int(getattr(self, c).enable.get())]
+
+    def data_key(self, channel: str) -> str:
+        return f"{self.name}_{channel}"
+
+    def _directory(self) -> Path:
+        d = self.data_directory
+        d = d() if callable(d) else d
+        return Path(d) if d is not None else default_data_directory()
+
+    # --- bluesky protocols ----------------------------------------------------
+    def stage(self):
+        if self.scanner is None:
+            raise RuntimeError(f"{self.name}: no scanner attached; it defines the frame shape")
+        directory = self._directory()
+        directory.mkdir(parents=True, exist_ok=True)
+        if not os.access(directory, os.W_OK):
+            raise PermissionError(f"{self.name}: data directory {directory} is not writable")
+        self._file = directory / f"{uuid.uuid4()}.h5"
+        self._stream_resources = {}
+        self._emitted_index = 0
+        self._frame_shape = self.scanner.frame_shape()
+        self.num_planes.set(1).wait(5)
+        self.file_path.set(str(directory)).wait(5)
+        self.file_name.set(self._file.name).wait(5)
+        return super().stage()
+
+    def unstage(self):
+        self._stream_resources = {}
+        return super().unstage()
+
+    def trigger(self):
+        """Acquire one plane; done when the controller's put callback reports it on disk."""
+        return self.acquire.set(1)
+
+    def describe(self):
+        description = super().describe()
+        ny, nx = self._frame_shape or self.scanner.frame_shape()
+        for channel in self.enabled_channels():
+            description[self.data_key(channel)] = {
+                "source": f"{self.prefix}{'Refl:' if channel == 'reflection' else 'Fluo:'}",
+                "dtype": "array", "dtype_numpy": "<u2", "shape": [ny, nx],
+                "external": "STREAM:", "units": "counts",
+            }
+        for channel in CHANNEL_NAMES:
+            if channel not in self.enabled_channels():
+                for key in [k for k in description if k.startswith(self.data_key(channel) + "_")]:
+                    description.pop(key)
+        return description
+
+    def read(self):
+        reading = super().read()
+        enabled = self.enabled_channels()
+        return {k: v for k, v in reading.items()
+                if not any(k.startswith(self.data_key(c) + "_") for c in CHANNEL_NAMES if c not in enabled)}
+
+    def get_index(self) -> int:
+        return int(self.array_counter.get())
+
+    def collect_asset_docs(self, index: int | None = None):
+        """StreamResource once per channel per file, then StreamDatum for new frames."""
+        frames = self.get_index() if index is None else min(index, self.get_index())
+        ny, nx = self._frame_shape
+        for channel in self.enabled_channels():
+            if channel not in self._stream_resources:
+                resource = {
+                    "uid": str(uuid.uuid4()), "data_key": self.data_key(channel),
+                    "mimetype": "application/x-hdf5", "uri": f"file://localhost{self._file}",
+                    "parameters": {"dataset": f"/entry/{channel}/data", "chunk_shape": [1, ny, nx]},
+                }
+                self._stream_resources[channel] = resource
+                yield "stream_resource", resource
+        if frames > self._emitted_index:
+            for channel in self.enabled_channels():
+                resource = self._stream_resources[channel]
+                yield "stream_datum", {
+                    "uid": f"{resource['uid']}/{self._emitted_index}", "stream_resource": resource["uid"],
+                    "descriptor": "", "indices": {"start": self._emitted_index, "stop": frames},
+                    "seq_nums": {"start": 0, "stop": 0},
+                }
+            self._emitted_index = frames
+
+    def stop(self, *, success=False):
+        self.abort.put(1)
+        super().stop(success=success)

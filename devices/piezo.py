@@ -1,0 +1,30 @@
+"""Objective z piezo (um): a positioner whose move completes on the IOC's put callback."""
+from ophyd import Component as Cpt, EpicsSignal, EpicsSignalRO
+from ophyd.pv_positioner import PVPositionerPC
+
+from .units import UnitsInDescribe
+
+TRAVEL_UM = (0.0, 100.0)
+
+
+class ObjectivePiezo(UnitsInDescribe, PVPositionerPC):
+    """Readback in um; ``limits`` are the soft limits (LLM, HLM) set on the controller."""
+
+    setpoint = Cpt(EpicsSignal, "Z", kind="normal")
+    readback = Cpt(EpicsSignalRO, "Z_RBV", kind="hinted")
+    done = Cpt(EpicsSignalRO, "DMOV", kind="omitted")
+    done_value = 1
+    stop_signal = Cpt(EpicsSignal, "Stop", kind="omitted")
+    stop_value = 1
+    velocity_um_s = Cpt(EpicsSignal, "Velocity", kind="config")
+    settle_time_s = Cpt(EpicsSignal, "SettleTime", kind="config")
+    low_limit_um = Cpt(EpicsSignal, "LLM", kind="config")
+    high_limit_um = Cpt(EpicsSignal, "HLM", kind="config")
+
+    @property
+    def limits(self):
+        return (float(self.low_limit_um.get()), float(self.high_limit_um.get()))
+
+    @property
+    def egu(self):
+        return "um"

@@ -1,0 +1,81 @@
+"""``operando`` command line: IOCs, the Tiled server and the demo."""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+
+from .config import Config, IOC_PART_ORDER, apply_ca_environment, ca_environment
+from .processes import IOC_PARTS
+
+
+def _config(args) -> Config:
+    config = Config()
+    if getattr(args, "home", None):
+        config = config.with_home(args.home)
+    return config
+
+
+def cmd_ioc(args) -> int:
+    config = _config(args)
+    if args.part == "all":
+        from .processes import start_iocs, stop_all
+
+        procs = start_iocs(config, log_dir=config.home / "logs")
+        print("IOCs running: " + ", ".join(f"{p.name} (pid {p.pid})" for p in procs), flush=True)
+        print(f"Channel Access on 127.0.0.1, ports {config.ioc_port('laser')}-{config.ioc_port('apd')}; "
+              "Ctrl-C stops them.", flush=True)
+        try:
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        finally:
+            stop_all(procs)
+        return 0
+    os.environ.update(ca_environment(config, args.part))
+    from importlib import import_module
+
+    from .processes import ioc_argv
+
+    module = import_module(f"operando.ioc.{args.part}")
+    return module.main(ioc_argv(args.part, config)[3:] + args.extra) or 0
+
+
+def cmd_serve(args) -> int:
+    from .tiled_server import serve_forever
+
+    return serve_forever(_config(args))
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(_config(args), args.timing)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="operando", description="Operando optical microscopy of batteries.")
+    parser.add_argument("--home", type=Path, help="data and state directory (default $OPERANDO_HOME or ~/.operando)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("ioc", help="run a simulated IOC (one process per instrument part)")
+    p.add_argument("part", choices=list(IOC_PARTS) + ["all"])
+    p.add_argument("extra", nargs=argparse.REMAINDER, help="options passed to the IOC")
+    p.set_defaults(func=cmd_ioc)
+    p = sub.add_parser("serve", help="run the Tiled server (SQLite catalog, API key, 127.0.0.1)")
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("demo", help="start everything, record a z-stack into Tiled, check it, stop")
+    p.add_argument("--timing", choices=["realistic", "fast"], default="realistic")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

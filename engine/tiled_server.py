@@ -1,0 +1,90 @@
+"""The embedded Tiled server: SQLite catalog, file + table storage, API key, loopback."""
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .config import Config
+from .processes import ManagedProcess, _spawn
+
+RUNS_CONTAINER = "raw"
+
+
+def api_key(config: Config) -> str:
+    """The server's API key: generated on first use, stored with 0600 permissions."""
+    path = config.api_key_file
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(24))
+    return path.read_text().strip()
+
+
+def serve_argv(config: Config) -> list[str]:
+    tiled = str(Path(sys.executable).with_name("tiled"))
+    d = config.tiled_dir
+    return [tiled, "serve", "catalog", str(d / "catalog.db"), "--init",
+            "-w", str(d / "files"), "-w", f"sqlite:///{d / 'tables.sqlite'}",
+            "-r", str(config.data_dir), "--host", config.host, "--port", str(config.tiled_port)]
+
+
+def start_tiled(config: Config, log_dir: Path | None = None, timeout: float = 60.0) -> ManagedProcess:
+    """Start ``tiled serve catalog`` as a child process and wait until it answers."""
+    for d in (config.tiled_dir / "files", config.data_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, TILED_SINGLE_USER_API_KEY=api_key(config))
+    proc = _spawn("tiled", serve_argv(config), env, log_dir)
+    try:
+        wait_for_tiled(config, timeout, proc)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
+def wait_for_tiled(config: Config, timeout: float, proc: ManagedProcess | None = None) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc is not None and not proc.alive():
+            raise RuntimeError(f"tiled server exited with {proc.popen.returncode}; see {proc.log_path}")
+        try:
+            if httpx.get(f"{config.tiled_uri}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"tiled server not answering at {config.tiled_uri} after {timeout} s")
+        time.sleep(0.2)
+
+
+def connect(config: Config):
+    """A Tiled client with the server's API key."""
+    from tiled.client import from_uri
+
+    return from_uri(config.tiled_uri, api_key=api_key(config))
+
+
+def runs_container(client, name: str = RUNS_CONTAINER):
+    """The CatalogOfBlueskyRuns container runs are written into (created if missing)."""
+    from tiled.structures.core import Spec
+
+    if name not in client:
+        client.create_container(name, specs=[Spec("CatalogOfBlueskyRuns", version="3.0")])
+    return client[name]
+
+
+def serve_forever(config: Config) -> int:
+    """``operando serve``: run the server in the foreground until interrupted."""
+    for d in (config.tiled_dir / "files", config.data_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, TILED_SINGLE_USER_API_KEY=api_key(config))
+    print(f"Tiled at {config.tiled_uri} (API key in {config.api_key_file}); data from {config.data_dir}",
+          flush=True)
+    return subprocess.call(serve_argv(config), env=env)

@@ -21,6 +21,10 @@ class ObjectivePiezo(UnitsInDescribe, PVPositionerPC):
     low_limit_um = Cpt(EpicsSignal, "LLM", kind="config")
     high_limit_um = Cpt(EpicsSignal, "HLM", kind="config")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.readback.name = self.name   # the position's data key is the device name
+
     @property
     def limits(self):
         return (float(self.low_limit_um.get()), float(self.high_limit_um.get()))

@@ -1,0 +1,24 @@
+"""IPython startup: the operando session (RE, confocal, catalog) against running IOCs and Tiled.
+
+Start the instrument with `operando ioc all` and `operando serve` first.
+"""
+from operando.engine.config import Config, apply_ca_environment
+
+config = Config()
+apply_ca_environment(config)
+
+from bluesky.callbacks.best_effort import BestEffortCallback  # noqa: E402
+
+from operando.devices.confocal import connect_confocal  # noqa: E402
+from operando.engine.instrument import run_data_directory  # noqa: E402
+from operando.engine.session import make_run_engine  # noqa: E402
+from operando.engine.tiled_server import connect, runs_container  # noqa: E402
+from operando.plans import zstack  # noqa: E402,F401
+
+confocal = connect_confocal(prefix="OPR:", data_directory=run_data_directory(config))
+client = connect(config)
+catalog = runs_container(client)
+RE, writer = make_run_engine(config, client)
+bec = BestEffortCallback()
+bec.disable_plots()
+RE.subscribe(bec)

@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 from ophyd import Component as Cpt, Device, EpicsSignal, EpicsSignalRO
-from ophyd.status import SubscriptionStatus
+from ophyd.status import DeviceStatus
 
 from .units import UnitsInDescribe
 
@@ -94,8 +94,25 @@ class ApdController(UnitsInDescribe, Device):
         return super().unstage()
 
     def trigger(self):
-        """Acquire one plane; done when the controller's put callback reports it on disk."""
-        return self.acquire.set(1)
+        """Acquire one plane; done when the controller's put callback reports it on disk.
+
+        A put callback does not carry the server's verdict, so the frame counter is
+        checked: no new frame fails the status with the controller's message.
+        """
+        before = self.get_index()
+        result = DeviceStatus(self)
+
+        def check(put_status):
+            if not put_status.success:
+                result.set_exception(put_status.exception() or RuntimeError("acquire put failed"))
+            elif int(self.array_counter.get(use_monitor=False)) <= before:
+                message = self.status_message.get(use_monitor=False)
+                result.set_exception(RuntimeError(f"{self.name}: no frame written ({message})"))
+            else:
+                result.set_finished()
+
+        self.acquire.set(1).add_callback(check)
+        return result
 
     def describe(self):
         description = super().describe()

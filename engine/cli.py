@@ -18,17 +18,26 @@ def _config(args) -> Config:
     return config
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def cmd_ioc(args) -> int:
     config = _config(args)
     if args.part == "all":
         from .processes import start_iocs, stop_all
 
-        procs = start_iocs(config, log_dir=config.home / "logs")
-        print("IOCs running: " + ", ".join(f"{p.name} (pid {p.pid})" for p in procs), flush=True)
-        print(f"Channel Access on 127.0.0.1, ports {config.ioc_port('laser')}-{config.ioc_port('apd')}; "
-              "Ctrl-C stops them.", flush=True)
+        signal.signal(signal.SIGTERM, _interrupt)     # SIGTERM stops the children like Ctrl-C
+        procs = []
         try:
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+            procs = start_iocs(config, log_dir=config.home / "logs")
+            print("IOCs running: " + ", ".join(f"{p.name} (pid {p.pid})" for p in procs), flush=True)
+            print(f"Channel Access on 127.0.0.1, ports {config.ioc_port('laser')}-{config.ioc_port('apd')}; "
+                  "Ctrl-C stops them.", flush=True)
+            while True:
+                signal.pause()
+        except KeyboardInterrupt:
+            print("stopping IOCs", flush=True)
         finally:
             stop_all(procs)
         return 0

@@ -11,13 +11,6 @@ from pathlib import Path
 
 IOC_PART_ORDER = ("laser", "scanner", "piezo", "apd", "potentiostat", "stage", "camera", "led", "focus")
 
-DEFAULT_PREFIXES = {
-    "laser": "OPR:LASER:",
-    "scanner": "OPR:SCAN:",
-    "piezo": "OPR:PZ:",
-    "apd": "OPR:APD:",
-}
-
 
 @dataclass(frozen=True)
 class Config:
@@ -26,7 +19,7 @@ class Config:
     ca_base_port: int = int(os.environ.get("OPERANDO_CA_PORT", 5170))
     tiled_port: int = int(os.environ.get("OPERANDO_TILED_PORT", 8123))
     host: str = "127.0.0.1"
-    prefixes: dict = field(default_factory=lambda: dict(DEFAULT_PREFIXES))
+    pv_prefix: str = os.environ.get("OPERANDO_PV_PREFIX", "OPR:")
     sample_seed: int = 1
     material: str = "LCO"
 

@@ -26,8 +26,10 @@ def simulated_instrument(config: Config, log_dir: Path | None = None):
         apply_ca_environment(config)
         from operando.devices.confocal import connect_confocal
 
-        scope = connect_confocal(prefix=config.prefixes["laser"].split("LASER:")[0],
-                                 data_directory=run_data_directory(config))
-        yield scope, connect(config), procs
+        scope = connect_confocal(prefix=config.pv_prefix, data_directory=run_data_directory(config))
+        try:
+            yield scope, connect(config), procs
+        finally:
+            scope.destroy()    # close Channel Access before the IOCs go away
     finally:
         stop_all(procs)

@@ -14,6 +14,14 @@ from .config import Config, ca_environment
 IOC_PARTS = ("laser", "scanner", "piezo", "apd")
 
 
+def part_prefix(config: Config, part: str) -> str:
+    """PV prefix of an instrument part: the session prefix plus the suffix the
+    composite device declares for it (ConfocalMicroscope.laser -> "LASER:")."""
+    from operando.devices.confocal import ConfocalMicroscope
+
+    return config.pv_prefix + getattr(ConfocalMicroscope, part).suffix
+
+
 @dataclass
 class ManagedProcess:
     name: str
@@ -43,22 +51,23 @@ class ManagedProcess:
 
 
 def _spawn(name: str, argv: list[str], env: dict, log_dir: Path | None) -> ManagedProcess:
-    log_path = None
-    stdout = subprocess.DEVNULL
-    if log_dir is not None:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = log_dir / f"{name}.log"
-        stdout = open(log_path, "ab")
-    popen = subprocess.Popen(argv, env=env, stdout=stdout, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL, start_new_session=True)
+    if log_dir is None:
+        popen = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+        return ManagedProcess(name, popen)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    with open(log_path, "ab") as log:   # the child keeps its own descriptor
+        popen = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
     return ManagedProcess(name, popen, log_path)
 
 
 def ioc_argv(part: str, config: Config, extra: list[str] | None = None) -> list[str]:
-    argv = [sys.executable, "-m", f"operando.ioc.{part}", "--prefix", config.prefixes[part]]
+    argv = [sys.executable, "-m", f"operando.ioc.{part}", "--prefix", part_prefix(config, part)]
     if part == "apd":
-        argv += ["--laser-prefix", config.prefixes["laser"], "--scanner-prefix", config.prefixes["scanner"],
-                 "--piezo-prefix", config.prefixes["piezo"], "--seed", str(config.sample_seed),
+        argv += ["--laser-prefix", part_prefix(config, "laser"), "--scanner-prefix", part_prefix(config, "scanner"),
+                 "--piezo-prefix", part_prefix(config, "piezo"), "--seed", str(config.sample_seed),
                  "--material", config.material]
     return argv + list(extra or [])
 
@@ -78,9 +87,9 @@ def start_iocs(config: Config, parts=IOC_PARTS, log_dir: Path | None = None,
     try:
         for part in parts:
             if part == "apd":
-                wait_for_pvs(config, [config.prefixes[p] + PROBE_PV[p] for p in parts if p != "apd"], timeout)
+                wait_for_pvs(config, [part_prefix(config, p) + PROBE_PV[p] for p in parts if p != "apd"], timeout)
             procs.append(_spawn(f"ioc-{part}", ioc_argv(part, config), child_environment(config, part), log_dir))
-        wait_for_pvs(config, [config.prefixes[p] + PROBE_PV[p] for p in parts], timeout, procs)
+        wait_for_pvs(config, [part_prefix(config, p) + PROBE_PV[p] for p in parts], timeout, procs)
     except BaseException:
         stop_all(procs)
         raise
@@ -101,11 +110,12 @@ def wait_for_pvs(config: Config, names: list[str], timeout: float, procs=()) -> 
         deadline = time.monotonic() + timeout
         pending = list(names)
         while pending:
-            dead = [p.name for p in procs if not p.alive()]
+            # The repeater is one per host and port: it exits if another already serves.
+            dead = [p.name for p in procs if not p.alive() and p.name != "ca-repeater"]
             if dead:
                 raise RuntimeError(f"process(es) exited during start-up: {dead}; see their logs")
             try:
-                read(pending[0], timeout=0.3)
+                read(pending[0], timeout=0.3, repeater=False)
                 pending.pop(0)
             except Exception:
                 if time.monotonic() > deadline:

@@ -26,19 +26,18 @@ def api_key(config: Config) -> str:
 
 
 def serve_argv(config: Config) -> list[str]:
-    tiled = str(Path(sys.executable).with_name("tiled"))
-    d = config.tiled_dir
-    return [tiled, "serve", "catalog", str(d / "catalog.db"), "--init",
-            "-w", str(d / "files"), "-w", f"sqlite:///{d / 'tables.sqlite'}",
-            "-r", str(config.data_dir), "--host", config.host, "--port", str(config.tiled_port)]
+    """The server process: Tiled's catalog app, key read from the 0600 file (see tiled_app)."""
+    api_key(config)
+    return [sys.executable, "-m", "operando.engine.tiled_app", "--tiled-dir", str(config.tiled_dir),
+            "--data-dir", str(config.data_dir), "--api-key-file", str(config.api_key_file),
+            "--host", config.host, "--port", str(config.tiled_port)]
 
 
 def start_tiled(config: Config, log_dir: Path | None = None, timeout: float = 60.0) -> ManagedProcess:
     """Start ``tiled serve catalog`` as a child process and wait until it answers."""
     for d in (config.tiled_dir / "files", config.data_dir):
         d.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, TILED_SINGLE_USER_API_KEY=api_key(config))
-    proc = _spawn("tiled", serve_argv(config), env, log_dir)
+    proc = _spawn("tiled", serve_argv(config), dict(os.environ), log_dir)
     try:
         wait_for_tiled(config, timeout, proc)
     except BaseException:
@@ -84,7 +83,4 @@ def serve_forever(config: Config) -> int:
     """``operando serve``: run the server in the foreground until interrupted."""
     for d in (config.tiled_dir / "files", config.data_dir):
         d.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, TILED_SINGLE_USER_API_KEY=api_key(config))
-    print(f"Tiled at {config.tiled_uri} (API key in {config.api_key_file}); data from {config.data_dir}",
-          flush=True)
-    return subprocess.call(serve_argv(config), env=env)
+    return subprocess.call(serve_argv(config))

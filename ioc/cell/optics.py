@@ -196,9 +196,9 @@ class ConfocalRenderer:
         return gaussian_filter(img, px_sigma, mode="nearest")
 
     def electrolyte_fraction(self, depth_um: float, wavelength_nm: float) -> np.ndarray:
-        """Volume fraction of liquid electrolyte within the two-photon focal volume."""
+        """Liquid electrolyte fraction in the two-photon focal volume, weighted by the
+        round-trip attenuation in the host (0-1)."""
         opt = self.optics
-        # Two-photon excitation volume is narrower than the reflection response.
         sig = opt.axial_fwhm_um(wavelength_nm) * FWHM_TO_SIGMA
         gap = self.electrode.electrolyte_gap_um
         liquid = (_window(depth_um, 0.0, gap, sig)
@@ -206,9 +206,9 @@ class ConfocalRenderer:
                   * np.exp(-2 * CARBON_MATRIX.attenuation_per_um * max(depth_um - gap, 0.0)))
         frac = np.full((self.grid.ny, self.grid.nx), liquid)
         for p in self._particles:
+            # A particle replaces porous (liquid-filled) host in its columns.
             occupied = np.where(p["inside"], _window(depth_um, p["a_top"], p["a_bot"], sig), 0.0)
-            frac[p["slice"]] = np.clip(frac[p["slice"]] - MATRIX_POROSITY * occupied
-                                       - (1 - MATRIX_POROSITY) * occupied * (depth_um < gap), 0.0, None)
+            frac[p["slice"]] = np.clip(frac[p["slice"]] - MATRIX_POROSITY * occupied, 0.0, None)
         px_sigma = opt.lateral_fwhm_um(wavelength_nm) * FWHM_TO_SIGMA / self.grid.pixel_size_um
         return gaussian_filter(frac, px_sigma, mode="nearest")
 

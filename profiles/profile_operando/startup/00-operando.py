@@ -15,7 +15,7 @@ from operando.engine.session import make_run_engine  # noqa: E402
 from operando.engine.tiled_server import connect, runs_container  # noqa: E402
 from operando.plans import zstack  # noqa: E402,F401
 
-confocal = connect_confocal(prefix="OPR:", data_directory=run_data_directory(config))
+confocal = connect_confocal(prefix=config.pv_prefix, data_directory=run_data_directory(config))
 client = connect(config)
 catalog = runs_container(client)
 RE, writer = make_run_engine(config, client)

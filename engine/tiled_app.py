@@ -1,0 +1,41 @@
+"""The Tiled server process: ``python -m operando.engine.tiled_app``.
+
+Same catalog as ``tiled serve catalog`` (SQLite catalog, file + SQLite table
+storage, the detector directory readable), but the API key is read from a
+0600 file and never printed, and anonymous access is refused.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def build(tiled_dir: Path, data_dir: Path, api_key: str):
+    from tiled.catalog import from_uri
+    from tiled.config import Authentication
+    from tiled.server.app import build_app
+
+    tree = from_uri(f"sqlite:///{tiled_dir / 'catalog.db'}",
+                    writable_storage=[str(tiled_dir / "files"), f"sqlite:///{tiled_dir / 'tables.sqlite'}"],
+                    readable_storage=[str(data_dir)], init_if_not_exists=True)
+    return build_app(tree, Authentication(single_user_api_key=api_key, allow_anonymous_access=False))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tiled-dir", type=Path, required=True)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--api-key-file", type=Path, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    import uvicorn
+
+    app = build(args.tiled_dir, args.data_dir, args.api_key_file.read_text().strip())
+    print(f"Tiled serving {args.tiled_dir} at http://{args.host}:{args.port} "
+          f"(API key in {args.api_key_file})", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

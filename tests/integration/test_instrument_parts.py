@@ -1,0 +1,119 @@
+"""Each simulated part behaves like the hardware it stands for (real IOC processes)."""
+import time
+
+import h5py
+import numpy as np
+import pytest
+from caproto.sync import client as ca_sync
+
+from operando.plans import zstack
+
+pytestmark = pytest.mark.integration
+
+
+def read(pv, **kwargs):
+    return ca_sync.read(pv, repeater=False, **kwargs)
+
+
+def write(pv, value, **kwargs):
+    return ca_sync.write(pv, value, repeater=False, **kwargs)
+
+
+def _get(pv):
+    return read(pv, timeout=5).data[0]
+
+
+def test_piezo_moves_take_travel_plus_settle_time_and_respect_soft_limits(instrument):
+    piezo = instrument["scope"].piezo
+    piezo.move(10.0).wait(10)
+    t0 = time.monotonic()
+    piezo.move(60.0).wait(10)
+    elapsed = time.monotonic() - t0
+    velocity, settle = piezo.velocity_um_s.get(), piezo.settle_time_s.get()
+    assert elapsed >= 50.0 / velocity + settle
+    assert piezo.position == pytest.approx(60.0, abs=1e-6) and piezo.done.get() == 1
+    piezo.high_limit_um.set(50.0).wait(5)
+    try:
+        with pytest.raises(ValueError, match="limits"):
+            piezo.move(55.0)                                   # refused by the device
+        from caproto._utils import ErrorResponseReceived
+        with pytest.raises(ErrorResponseReceived, match="soft limits"):
+            write("OPR:PZ:Z", 55.0, notify=True, timeout=5)   # and by the controller
+        assert _get("OPR:PZ:Z_RBV") == pytest.approx(60.0)
+    finally:
+        piezo.high_limit_um.set(100.0).wait(5)
+        piezo.move(10.0).wait(10)
+
+
+def test_hardware_sequenced_stack_steps_the_piezo_and_writes_every_plane(instrument, tmp_path):
+    write("OPR:APD:FilePath", str(tmp_path), notify=True, timeout=5)
+    write("OPR:APD:FileName", "hw_stack.h5", notify=True, timeout=5)
+    write("OPR:LASER:Shutter", 1, notify=True, timeout=5)
+    write("OPR:APD:NumPlanes", 6, notify=True, timeout=5)
+    write("OPR:APD:ZStart", 11.0, notify=True, timeout=5)
+    write("OPR:APD:ZStep", 0.5, notify=True, timeout=5)
+    try:
+        write("OPR:APD:Acquire", 1, notify=True, timeout=60)
+    finally:
+        write("OPR:APD:NumPlanes", 1, notify=True, timeout=5)
+        write("OPR:LASER:Shutter", 0, notify=True, timeout=5)
+    assert _get("OPR:APD:ArrayCounter_RBV") == 6
+    with h5py.File(tmp_path / "hw_stack.h5", "r") as f:
+        frames = f["/entry/reflection/data"][()]
+        z = f["/entry/instrument/z_um"][()]
+    np.testing.assert_allclose(z, 11.0 + 0.5 * np.arange(6), atol=1e-6)
+    assert frames.shape[0] == 6 and frames.dtype == np.uint16
+    assert frames[-1].max() > 20        # focus reaches the agglomerate tops in the last planes
+    assert (tmp_path / "hw_stack.h5.truth.json").exists()
+
+
+def test_realistic_timing_takes_the_frame_time(instrument, tmp_path):
+    scope = instrument["scope"]
+    write("OPR:APD:FilePath", str(tmp_path), notify=True, timeout=5)
+    write("OPR:APD:FileName", "timed.h5", notify=True, timeout=5)
+    old = (scope.scanner.pixels_x.get(), scope.scanner.pixels_y.get(), scope.scanner.pixel_dwell_s.get())
+    scope.scanner.pixels_x.set(128).wait(5)
+    scope.scanner.pixels_y.set(128).wait(5)
+    scope.scanner.pixel_dwell_s.set(20e-6).wait(5)
+    scope.apd.timing_mode.set("realistic").wait(5)
+    try:
+        frame_time = scope.scanner.frame_time_s.get(use_monitor=False)
+        assert frame_time == pytest.approx(128 * (128 * 20e-6 + 2e-4))
+        t0 = time.monotonic()
+        write("OPR:APD:Acquire", 1, notify=True, timeout=30)
+        elapsed = time.monotonic() - t0
+    finally:
+        scope.apd.timing_mode.set("fast").wait(5)
+        scope.scanner.pixels_x.set(old[0]).wait(5)
+        scope.scanner.pixels_y.set(old[1]).wait(5)
+        scope.scanner.pixel_dwell_s.set(old[2]).wait(5)
+    assert frame_time <= elapsed < frame_time + 0.3
+
+
+def test_a_frame_the_controller_could_not_write_fails_the_trigger_with_its_message(instrument, tmp_path):
+    apd = instrument["scope"].apd
+    apd.stage()
+    try:
+        blocker = tmp_path / "not_a_directory"
+        blocker.write_text("x")
+        write("OPR:APD:FilePath", str(blocker), notify=True, timeout=5)
+        with pytest.raises(RuntimeError, match="no frame written"):
+            apd.trigger().wait(30)
+    finally:
+        apd.unstage()
+
+
+def test_unusable_data_directory_stops_the_plan_before_the_run_opens(instrument, tmp_path):
+    scope, RE = instrument["scope"], instrument["RE"]
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    saved = scope.apd.data_directory
+    scope.apd.data_directory = blocker / "sub"
+    docs = []
+    try:
+        with pytest.raises((FileExistsError, NotADirectoryError, PermissionError)):
+            RE(zstack(scope, 10, 11, 0.5, pixels=(64, 64)), lambda name, doc: docs.append(name))
+    finally:
+        scope.apd.data_directory = saved
+    assert "start" not in docs
+    assert scope.laser.shutter.get() == "Closed"

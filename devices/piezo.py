@@ -1,18 +1,24 @@
-"""Objective z piezo (um): a positioner whose move completes on the IOC's put callback."""
+"""Objective z piezo (um): a positioner that is done when the controller's DMOV returns to 1.
+
+Done is taken from the DMOV monitor, not from the put callback: caproto sends monitor
+updates through a queue that a put reply can overtake, so on a put callback the
+readback could still show a position on the way. DMOV and Z_RBV share that queue,
+so DMOV=1 arrives after the final Z_RBV.
+"""
 from ophyd import Component as Cpt, EpicsSignal, EpicsSignalRO
-from ophyd.pv_positioner import PVPositionerPC
+from ophyd.pv_positioner import PVPositioner
 
 from .units import UnitsInDescribe
 
 TRAVEL_UM = (0.0, 100.0)
 
 
-class ObjectivePiezo(UnitsInDescribe, PVPositionerPC):
+class ObjectivePiezo(UnitsInDescribe, PVPositioner):
     """Readback in um; ``limits`` are the soft limits (LLM, HLM) set on the controller."""
 
     setpoint = Cpt(EpicsSignal, "Z", kind="normal")
     readback = Cpt(EpicsSignalRO, "Z_RBV", kind="hinted")
-    done = Cpt(EpicsSignalRO, "DMOV", kind="omitted")
+    done = Cpt(EpicsSignalRO, "DMOV", kind="omitted", auto_monitor=True)
     done_value = 1
     stop_signal = Cpt(EpicsSignal, "Stop", kind="omitted")
     stop_value = 1

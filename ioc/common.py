@@ -65,6 +65,26 @@ def serve(group: PVGroup, interface: str = "127.0.0.1", verbose: bool = False):
 
     The port comes from EPICS_CA_SERVER_PORT / EPICS_CAS_SERVER_PORT.
     """
+    _set_nodelay_on_circuits()
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     run(group.pvdb, interfaces=[interface], log_pv_names=verbose)
+
+
+def _set_nodelay_on_circuits():
+    """Disable Nagle's algorithm on every client circuit, as EPICS rsrv does.
+
+    Without it a put-callback reply that follows monitor updates waits for the
+    client's delayed ACK: ~40 ms per put instead of ~1 ms (measured).
+    """
+    import socket
+
+    from caproto.asyncio import server as asyncio_server
+
+    original = asyncio_server.Context.tcp_handler
+
+    async def tcp_handler(self, client, addr):
+        client.writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return await original(self, client, addr)
+
+    asyncio_server.Context.tcp_handler = tcp_handler

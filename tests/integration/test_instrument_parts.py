@@ -32,6 +32,10 @@ def test_piezo_moves_take_travel_plus_settle_time_and_respect_soft_limits(instru
     velocity, settle = piezo.velocity_um_s.get(), piezo.settle_time_s.get()
     assert elapsed >= 50.0 / velocity + settle
     assert piezo.position == pytest.approx(60.0, abs=1e-6) and piezo.done.get() == 1
+    for k in range(10):     # the readback is final (not on the way) whenever a move reports done
+        piezo.move(60.0 - 0.4 * k).wait(10)
+        assert piezo.position == pytest.approx(60.0 - 0.4 * k, abs=1e-6)
+    piezo.move(60.0).wait(10)
     piezo.high_limit_um.set(50.0).wait(5)
     try:
         with pytest.raises(ValueError, match="limits"):

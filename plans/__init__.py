@@ -1,5 +1,7 @@
 """Bluesky plans for operando microscopy (plain generator functions)."""
+from .protocol import CellLimits, ProtocolError, parse_protocol, validate_protocol
 from .validation import PlanParameterError
-from .zstack import zstack, validate_zstack
+from .zstack import validate_zstack, zstack
 
-__all__ = ["PlanParameterError", "zstack", "validate_zstack"]
+__all__ = ["CellLimits", "PlanParameterError", "ProtocolError", "parse_protocol", "validate_protocol",
+           "validate_zstack", "zstack"]

@@ -262,3 +262,35 @@ def gitt_protocol(pulse: str, pulse_duration: str, rest_duration: str, pulses: i
     """GITT as protocol text: ``pulses`` x (current pulse, open-circuit rest)."""
     return (f"Repeat {pulses} times {{\n    {pulse} for {pulse_duration}\n"
             f"    Rest for {rest_duration}\n}}\n")
+
+
+def to_technique(protocol: tuple, limits: CellLimits) -> dict:
+    """Compile a validated protocol into the potentiostat's technique (JSON-able, SI, currents in A).
+
+    This is what a vendor program downloads to the instrument: C-rates are resolved with the
+    cell's nominal capacity, loops stay loops, and each step keeps its text for the log.
+    """
+    validate_protocol(protocol, limits)
+
+    def compile_items(items):
+        out = []
+        for item in items:
+            if isinstance(item, Loop):
+                out.append({"kind": "loop", "times": item.times, "steps": compile_items(item.steps)})
+            elif isinstance(item, ConstantCurrent):
+                out.append({"kind": "cc", "text": item.text,
+                            "current_a": item.sign * item.current.to_amperes(limits.capacity_ah),
+                            "until_voltage_v": item.until_voltage_v, "max_duration_s": item.max_duration_s,
+                            "max_capacity_ah": item.max_capacity_ah})
+            elif isinstance(item, VoltageHold):
+                out.append({"kind": "cv", "text": item.text, "voltage_v": item.voltage_v,
+                            "current_floor_a": (item.current_floor.to_amperes(limits.capacity_ah)
+                                                if item.current_floor else None),
+                            "max_duration_s": item.max_duration_s})
+            else:
+                out.append({"kind": "ocv", "text": item.text, "duration_s": item.duration_s})
+        return out
+
+    return {"version": 1, "capacity_ah": limits.capacity_ah,
+            "voltage_window_v": [limits.min_voltage_v, limits.max_voltage_v],
+            "max_current_a": limits.max_current_a, "steps": compile_items(protocol)}

@@ -126,7 +126,8 @@ class HalfCell:
             return self._advance(dt_s / 2, current_a, voltage_v, depth + 1)
         s.x = x_new
         self.particle_current_a = i0 + g_phi * d_phi + g_x * (x_new[:, -1] - x_n0)
-        total = float(np.dot(self.counts, self.particle_current_a))
+        # Galvanostatic: the particle currents add up to the imposed current (to rounding).
+        total = float(current_a) if voltage_v is None else float(np.dot(self.counts, self.particle_current_a))
         self.phi_v += d_phi
         rd = self.reading
         rd.time_s += dt_s

@@ -1,0 +1,142 @@
+"""The potentiostat's on-board technique runner: executes a compiled protocol on the cell.
+
+Pure logic, no EPICS: given a HalfCell and a technique (see
+``operando.plans.protocol.to_technique``), ``advance(dt)`` moves cell time forward and
+returns the telemetry samples taken every ``sample_interval_s`` of cell time. Counters
+(sequence number, cycle, step index) never reset; charge is the net charge passed,
+charging positive (Battery Data Format). Cut-offs are checked on every physics sub-step
+(at most ``max_substep_s``) and end the step there; compliance outside the technique's
+voltage window ends the whole technique at open circuit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SAMPLE_FIELDS = ("seq_num", "time_s", "voltage_v", "current_a", "charge_c", "cycle", "step_index")
+
+
+@dataclass(frozen=True)
+class Sample:
+    seq_num: int
+    time_s: float
+    voltage_v: float
+    current_a: float
+    charge_c: float
+    cycle: int
+    step_index: int
+
+
+def flatten(steps: list, cycle: int | None = None):
+    """Yield (cycle, step) in execution order; a cycle is one pass of the outermost loop."""
+    for step in steps:
+        if step["kind"] == "loop":
+            for k in range(step["times"]):
+                yield from flatten(step["steps"], k if cycle is None else cycle)
+        else:
+            yield (cycle or 0), step
+
+
+class TechniqueRunner:
+    """Runs a technique on ``cell``; ``state`` is 'running', 'done' or 'aborted'."""
+
+    def __init__(self, cell, technique: dict, sample_interval_s: float, max_substep_s: float = 2.0,
+                 first_seq_num: int = 0, first_step_index: int = 0, first_cycle: int = 0):
+        self.cell = cell
+        self.technique = technique
+        self.sample_interval_s = sample_interval_s
+        self.max_substep_s = max_substep_s
+        self.window = technique["voltage_window_v"]
+        self._steps = list(flatten(technique["steps"]))
+        self._k = 0
+        self.seq_num = first_seq_num
+        self.step_offset = first_step_index
+        self.cycle_offset = first_cycle
+        self.step_time_s = 0.0
+        self.step_charge_c = 0.0
+        self.state = "running" if self._steps else "done"
+        self.message = ""
+        self._since_sample_s = 0.0
+        self._started = False
+
+    @property
+    def step(self) -> dict | None:
+        return self._steps[self._k][1] if self.state == "running" else None
+
+    @property
+    def step_index(self) -> int:
+        return self.step_offset + min(self._k, len(self._steps) - 1)
+
+    @property
+    def cycle(self) -> int:
+        return self.cycle_offset + (self._steps[min(self._k, len(self._steps) - 1)][0] if self._steps else 0)
+
+    def _sample(self) -> Sample:
+        r = self.cell.reading
+        s = Sample(self.seq_num, r.time_s, r.voltage_v, r.current_a, r.charge_c, self.cycle, self.step_index)
+        self.seq_num += 1
+        return s
+
+    def _physics(self, step, dt):
+        if step["kind"] == "cc":
+            self.cell.step_current(step["current_a"], dt)
+        elif step["kind"] == "cv":
+            self.cell.step_voltage(step["voltage_v"], dt)
+        else:
+            self.cell.rest(dt)
+
+    def _finished(self, step) -> bool:
+        r = self.cell.reading
+        limit = step.get("max_duration_s") or step.get("duration_s")
+        if limit is not None and self.step_time_s >= limit - 1e-9:
+            return True
+        if step["kind"] == "cc":
+            v = step.get("until_voltage_v")
+            if v is not None and (r.voltage_v >= v if step["current_a"] > 0 else r.voltage_v <= v):
+                return True
+            cap = step.get("max_capacity_ah")
+            return cap is not None and abs(self.step_charge_c) >= cap * 3600.0
+        if step["kind"] == "cv":
+            floor = step.get("current_floor_a")
+            return floor is not None and self.step_time_s > 0 and abs(r.current_a) <= floor
+        return False
+
+    def abort(self, message: str) -> None:
+        self.state = "aborted"
+        self.message = message
+
+    def advance(self, dt_s: float) -> list[Sample]:
+        """Run dt_s of cell time; return the samples due in it (the first at the start, one every
+        sample interval, one at every step end)."""
+        samples = []
+        if not self._started:
+            self._started = True
+            samples.append(self._sample())
+        remaining = dt_s
+        while remaining > 1e-12 and self.state == "running":
+            step = self.step
+            dt = min(remaining, self.max_substep_s, self.sample_interval_s - self._since_sample_s)
+            limit = step.get("max_duration_s") or step.get("duration_s")
+            if limit is not None:
+                dt = min(dt, limit - self.step_time_s)
+            dt = max(dt, 1e-9)
+            self._physics(step, dt)
+            remaining -= dt
+            self.step_time_s += dt
+            self.step_charge_c += self.cell.reading.current_a * dt
+            self._since_sample_s += dt
+            v = self.cell.reading.voltage_v
+            if not self.window[0] - 0.5 <= v <= self.window[1] + 0.5:
+                samples.append(self._sample())
+                self.abort(f"compliance: {v:.3f} V outside the window {self.window} +- 0.5 V")
+                break
+            end = self._finished(step)
+            if self._since_sample_s >= self.sample_interval_s - 1e-9 or end:
+                samples.append(self._sample())
+                self._since_sample_s = 0.0
+            if end:
+                self._k += 1
+                self.step_time_s = 0.0
+                self.step_charge_c = 0.0
+                if self._k >= len(self._steps):
+                    self.state = "done"
+        return samples

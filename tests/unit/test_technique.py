@@ -1,0 +1,70 @@
+"""The potentiostat's technique runner on the virtual cell (no EPICS)."""
+import numpy as np
+import pytest
+
+from operando.ioc.cell.electrode import build_electrode
+from operando.ioc.cell.halfcell import HalfCell
+from operando.ioc.technique import TechniqueRunner
+from operando.plans.protocol import CellLimits, parse_protocol, to_technique
+
+PROTOCOL = """
+Repeat 2 times {
+    Charge at 2C until 4.1 V
+    Hold at 4.1 V until C/5 or 5 minutes
+    Rest for 2 minutes
+    Discharge at 2C until 3.7 V
+}
+"""
+
+
+def run(protocol_text, sample_interval_s=5.0, chunk_s=37.0, max_s=5 * 3600):
+    cell = HalfCell(build_electrode(seed=1, material="LCO"))
+    limits = CellLimits(3.0, 4.4, 0.05, cell.capacity_ah)
+    runner = TechniqueRunner(cell, to_technique(parse_protocol(protocol_text), limits), sample_interval_s)
+    samples = []
+    while runner.state == "running" and cell.reading.time_s < max_s:
+        samples += runner.advance(chunk_s)
+    return cell, runner, samples
+
+
+def test_cut_offs_end_steps_and_counters_never_reset():
+    cell, runner, samples = run(PROTOCOL)
+    assert runner.state == "done"
+    seq = np.array([s.seq_num for s in samples])
+    np.testing.assert_array_equal(seq, np.arange(len(samples)))
+    steps = np.array([s.step_index for s in samples])
+    cycles = np.array([s.cycle for s in samples])
+    assert np.all(np.diff(steps) >= 0) and steps.max() == 7
+    assert np.all(np.diff(cycles) >= 0) and set(cycles) == {0, 1}
+    v = np.array([s.voltage_v for s in samples])
+    i = np.array([s.current_a for s in samples])
+    cap = cell.capacity_ah
+    # charge steps end at their 4.1 V cut-off, within one 5 s sub-step of voltage rise
+    for k in (0, 4):
+        last = v[steps == k][-1]
+        assert 4.1 <= last < 4.12
+        assert np.allclose(i[steps == k][1:], 2 * cap)
+    # holds keep 4.1 V and end at C/5 or after 5 minutes
+    for k in (1, 5):
+        sel = steps == k
+        assert np.allclose(v[sel][1:], 4.1, atol=1e-6)
+        t = np.array([s.time_s for s in samples])[sel]
+        assert abs(i[sel][-1]) <= 0.2 * cap + 1e-12 or t[-1] - t[0] >= 300 - 5
+    # rests pass no current; discharges end at 3.7 V
+    assert np.all(i[steps == 2][1:] == 0) and v[steps == 3][-1] <= 3.7
+
+
+def test_samples_are_evenly_spaced_in_cell_time_within_a_step():
+    _, _, samples = run("Rest for 10 minutes\nCharge at C/2 for 10 minutes", sample_interval_s=10.0)
+    t = np.array([s.time_s for s in samples])
+    assert t[0] == 0 and t[-1] == pytest.approx(1200.0)
+    dt = np.diff(t)
+    assert np.allclose(dt, 10.0)
+
+
+def test_charge_column_is_the_integral_of_current():
+    _, _, samples = run("Charge at C/2 for 20 minutes\nDischarge at 1C for 5 minutes", sample_interval_s=10.0)
+    t = np.array([s.time_s for s in samples])
+    i = np.array([s.current_a for s in samples])
+    q = np.array([s.charge_c for s in samples])
+    np.testing.assert_allclose(q[-1], np.sum(i[1:] * np.diff(t)), rtol=1e-9)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from .config import Config, ca_environment
 
-IOC_PARTS = ("laser", "scanner", "piezo", "apd")
+IOC_PARTS = ("laser", "scanner", "piezo", "apd", "potentiostat")
+PART_SUFFIXES = {"potentiostat": "PSTAT:"}    # parts outside the confocal composite
 
 
 def part_prefix(config: Config, part: str) -> str:
@@ -19,6 +20,8 @@ def part_prefix(config: Config, part: str) -> str:
     composite device declares for it (ConfocalMicroscope.laser -> "LASER:")."""
     from operando.devices.confocal import ConfocalMicroscope
 
+    if part in PART_SUFFIXES:
+        return config.pv_prefix + PART_SUFFIXES[part]
     return config.pv_prefix + getattr(ConfocalMicroscope, part).suffix
 
 
@@ -69,6 +72,8 @@ def ioc_argv(part: str, config: Config, extra: list[str] | None = None) -> list[
         argv += ["--laser-prefix", part_prefix(config, "laser"), "--scanner-prefix", part_prefix(config, "scanner"),
                  "--piezo-prefix", part_prefix(config, "piezo"), "--seed", str(config.sample_seed),
                  "--material", config.material]
+    if part == "potentiostat":
+        argv += ["--seed", str(config.sample_seed), "--material", config.material]
     return argv + list(extra or [])
 
 
@@ -81,13 +86,16 @@ def child_environment(config: Config, part: str | None = None) -> dict:
 
 def start_iocs(config: Config, parts=IOC_PARTS, log_dir: Path | None = None,
                timeout: float = 30.0) -> list[ManagedProcess]:
-    """Start one process per IOC (the APD last: it connects to the others) and wait for their PVs."""
+    """Start one process per IOC and wait for their PVs; the APD controller starts once the
+    parts it connects to (laser, scanner, piezo) answer."""
     procs = [_spawn("ca-repeater", [sys.executable, "-m", "caproto.commandline.repeater", "-q"],
                     child_environment(config), log_dir)]
+    ordered = [p for p in parts if p != "apd"] + [p for p in parts if p == "apd"]
     try:
-        for part in parts:
+        for part in ordered:
             if part == "apd":
-                wait_for_pvs(config, [part_prefix(config, p) + PROBE_PV[p] for p in parts if p != "apd"], timeout)
+                wait_for_pvs(config, [part_prefix(config, p) + PROBE_PV[p] for p in parts if p != "apd"],
+                             timeout, procs)
             procs.append(_spawn(f"ioc-{part}", ioc_argv(part, config), child_environment(config, part), log_dir))
         wait_for_pvs(config, [part_prefix(config, p) + PROBE_PV[p] for p in parts], timeout, procs)
     except BaseException:
@@ -96,7 +104,8 @@ def start_iocs(config: Config, parts=IOC_PARTS, log_dir: Path | None = None,
     return procs
 
 
-PROBE_PV = {"laser": "Wavelength_RBV", "scanner": "FrameTime_RBV", "piezo": "Z_RBV", "apd": "SampleSeed_RBV"}
+PROBE_PV = {"laser": "Wavelength_RBV", "scanner": "FrameTime_RBV", "piezo": "Z_RBV", "apd": "SampleSeed_RBV",
+            "potentiostat": "Capacity_RBV"}
 
 
 def wait_for_pvs(config: Config, names: list[str], timeout: float, procs=()) -> None:

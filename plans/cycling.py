@@ -1,0 +1,52 @@
+"""Running a cycling protocol on the potentiostat flyer, with the cell left at open circuit on every exit."""
+from __future__ import annotations
+
+import json
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+
+from .protocol import CellLimits, parse_protocol, to_technique
+from .validation import check_number
+
+
+def cell_limits(pstat) -> CellLimits:
+    """The instrument's voltage window, current limit and the cell's nominal capacity (read, nothing moves)."""
+    return CellLimits(float(pstat.min_voltage_v.get()), float(pstat.max_voltage_v.get()),
+                      float(pstat.max_current_a.get()), float(pstat.capacity_ah.get()))
+
+
+def open_circuit(pstat):
+    """Stop the technique: the potentiostat disconnects the cell."""
+    yield from bps.mv(pstat.stop_cmd, 1)
+
+
+def run_protocol(pstat, protocol: str, *, accel: float | None = None, sample_rate_hz: float | None = None,
+                 md=None):
+    """Run ``protocol`` (PyBaMM-style text, see plans.protocol) to its end.
+
+    accel: cell seconds per wall second (simulator; 1-100000); sample_rate_hz: telemetry rate
+    (1-1000 Hz). Every sample lands in the "potentiostat" stream (s, V, A charging positive, C,
+    cycle and step counters). The protocol is parsed and checked against the instrument before
+    the first message; the cell is at open circuit on normal exit, abort and exception.
+    """
+    technique = to_technique(parse_protocol(protocol), cell_limits(pstat))
+    settings = []
+    if accel is not None:
+        settings += [pstat.accel, check_number("accel", accel, 1.0, 100000.0)]
+    if sample_rate_hz is not None:
+        settings += [pstat.sample_rate_hz, check_number("sample_rate_hz", sample_rate_hz, 1.0, 1000.0, "Hz")]
+    _md = {"plan_name": "run_protocol", "protocol": protocol, "technique": technique,
+           "capacity_ah": technique["capacity_ah"], "detectors": [pstat.name]}
+    _md.update(md or {})
+
+    @bpp.run_decorator(md=_md)
+    def _run():
+        yield from bps.kickoff(pstat, wait=True)
+        yield from bps.complete(pstat, wait=True)
+        yield from bps.collect(pstat)
+
+    if settings:
+        yield from bps.mv(*settings)
+    yield from bps.mv(pstat.technique, json.dumps(technique))
+    return (yield from bpp.finalize_wrapper(_run(), open_circuit(pstat)))

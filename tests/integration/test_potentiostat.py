@@ -1,0 +1,99 @@
+"""The potentiostat IOC and its flyer: protocols run on board, every sample collected once."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+from caproto.sync import client as ca_sync
+
+from operando.devices.potentiostat import Potentiostat
+from operando.engine.config import ca_environment
+from operando.plans.cycling import run_protocol
+from operando.plans.protocol import ProtocolError
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def pstat(instrument):
+    p = Potentiostat("OPR:PSTAT:", name="pstat")
+    p.wait_for_connection(timeout=10)
+    yield p
+    p.accel.set(1.0).wait(5)
+    p.destroy()
+
+
+def test_protocol_runs_on_board_and_every_sample_reaches_tiled(instrument, pstat):
+    RE = instrument["RE"]
+    protocol = "Charge at 2C until 4.1 V\nHold at 4.1 V for 3 minutes\nRest for 2 minutes"
+    (uid,) = RE(run_protocol(pstat, protocol, accel=600, sample_rate_hz=20, md={"sample": "pstat test"}))
+    instrument["writer"].flush()
+    run = instrument["client"]["raw"][uid]
+    table = run["potentiostat"].read()
+    seq = table["pstat_seq_num"].values
+    np.testing.assert_array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
+    v, i, t = (table[f"pstat_{k}"].values for k in ("voltage_v", "current_a", "time_s"))
+    steps = table["pstat_step_index"].values
+    first = steps[0]
+    charge_v = v[steps == first + 0]
+    assert 4.1 <= charge_v[-1] < 4.15                                 # cut-off ended the step
+    assert np.allclose(i[steps == first][1:], 2 * pstat.capacity_ah.get())
+    hold = steps == first + 1
+    assert np.allclose(v[hold], 4.1, atol=1e-6)
+    assert t[hold][-1] - t[steps == first][-1] == pytest.approx(180, abs=1e-6)   # hold for 3 minutes
+    assert np.all(i[steps == first + 2][1:] == 0)
+    assert run.metadata["stop"]["exit_status"] == "success"
+    assert pstat.state.get(use_monitor=False) == "Done"
+    keys = run["potentiostat"].descriptors[0]["data_keys"]
+    assert keys["pstat_current_a"]["units"] == "A" and keys["pstat_time_s"]["units"] == "s"
+
+
+def test_bad_protocol_is_refused_before_anything_runs(instrument, pstat):
+    before = int(pstat.seq_num.get(use_monitor=False))
+    docs = []
+    with pytest.raises(ProtocolError, match="safe window"):
+        instrument["RE"](run_protocol(pstat, "Charge at C/2 until 5.0 V"), lambda n, d: docs.append(n))
+    assert docs == [] and pstat.state.get(use_monitor=False) != "Running"
+    assert int(pstat.run_start_seq.get(use_monitor=False)) <= before        # nothing was started
+
+
+def test_watchdog_opens_the_circuit_when_the_client_dies(instrument, pstat):
+    config = instrument["config"]
+    pstat.watchdog_timeout_s.set(1.0).wait(5)
+    client = textwrap.dedent("""
+        import json, time
+        from operando.devices.potentiostat import Potentiostat
+        from operando.plans.cycling import cell_limits
+        from operando.plans.protocol import parse_protocol, to_technique
+        p = Potentiostat("OPR:PSTAT:", name="pstat"); p.wait_for_connection(timeout=10)
+        p.accel.set(10).wait(5)
+        p.load_technique(to_technique(parse_protocol("Charge at C/5 for 10 hours"), cell_limits(p))).wait(5)
+        p.kickoff().wait(10)
+        print("running", flush=True)
+        time.sleep(600)
+    """)
+    env = dict(os.environ, **ca_environment(config))
+    proc = subprocess.Popen([sys.executable, "-c", client], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "running"
+        assert pstat.state.get(use_monitor=False) == "Running"
+        time.sleep(2.5)                                  # heartbeats keep it running past the timeout
+        assert pstat.state.get(use_monitor=False) == "Running"
+        proc.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        while pstat.state.get(use_monitor=False) == "Running" and time.monotonic() - killed < 10:
+            time.sleep(0.05)
+        detected = time.monotonic() - killed
+    finally:
+        proc.kill()
+        pstat.watchdog_timeout_s.set(5.0).wait(5)
+        pstat.accel.set(1.0).wait(5)
+    assert pstat.state.get(use_monitor=False) == "Aborted"
+    assert "watchdog" in pstat.message.get(use_monitor=False)
+    assert detected < 1.0 + 0.5                          # timeout + one sample period + slack
+    time.sleep(0.3)
+    assert ca_sync.read("OPR:PSTAT:Current_RBV", repeater=False, timeout=5).data[0] == 0.0

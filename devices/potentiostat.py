@@ -105,8 +105,11 @@ class Potentiostat(UnitsInDescribe, Device):
 
         def ended(value=None, **kwargs):
             if value in ("Done", "Aborted"):
+                end = int(self.run_end_seq.get(use_monitor=False))
+                if end < self._first:      # a previous technique's end, seen before ours started
+                    return False
                 self._stop_heartbeat()
-                self._last = int(self.run_end_seq.get(use_monitor=False))
+                self._last = end
                 if value == "Done":
                     result.set_finished()
                 else:

@@ -66,12 +66,15 @@ def _spawn(name: str, argv: list[str], env: dict, log_dir: Path | None) -> Manag
     return ManagedProcess(name, popen, log_path)
 
 
-def ioc_argv(part: str, config: Config, extra: list[str] | None = None) -> list[str]:
+def ioc_argv(part: str, config: Config, extra: list[str] | None = None,
+             parts=IOC_PARTS) -> list[str]:
     argv = [sys.executable, "-m", f"operando.ioc.{part}", "--prefix", part_prefix(config, part)]
     if part == "apd":
         argv += ["--laser-prefix", part_prefix(config, "laser"), "--scanner-prefix", part_prefix(config, "scanner"),
                  "--piezo-prefix", part_prefix(config, "piezo"), "--seed", str(config.sample_seed),
                  "--material", config.material]
+        if "potentiostat" in parts:
+            argv += ["--cell-state-pv", part_prefix(config, "potentiostat") + "CellState_RBV"]
     if part == "potentiostat":
         argv += ["--seed", str(config.sample_seed), "--material", config.material]
     return argv + list(extra or [])
@@ -96,7 +99,8 @@ def start_iocs(config: Config, parts=IOC_PARTS, log_dir: Path | None = None,
             if part == "apd":
                 wait_for_pvs(config, [part_prefix(config, p) + PROBE_PV[p] for p in parts if p != "apd"],
                              timeout, procs)
-            procs.append(_spawn(f"ioc-{part}", ioc_argv(part, config), child_environment(config, part), log_dir))
+            procs.append(_spawn(f"ioc-{part}", ioc_argv(part, config, parts=parts),
+                                child_environment(config, part), log_dir))
         wait_for_pvs(config, [part_prefix(config, p) + PROBE_PV[p] for p in parts], timeout, procs)
     except BaseException:
         stop_all(procs)

@@ -21,7 +21,8 @@ from caproto.server import PVGroup, SubGroup, pvproperty
 from .cell.confocal import ConfocalSample, Illumination
 from .cell.electrode import build_electrode
 from .cell.optics import PixelGrid
-from .cell.truth import TRUTH_SUFFIX, electrode_truth, write_truth
+from .cell.state import unpack_state
+from .cell.truth import STATE_TRUTH_SUFFIX, TRUTH_SUFFIX, append_state_truth, electrode_truth, write_truth
 from .common import ioc_arguments, ranged, serve, text
 from .frame_writer import FrameFileWriter
 
@@ -65,9 +66,12 @@ class ApdIOC(PVGroup):
     fluorescence = SubGroup(ApdChannelGroup, prefix="Fluo:")
 
     def __init__(self, *args, sample: ConfocalSample, laser_prefix: str, scanner_prefix: str,
-                 piezo_prefix: str, noise_seed: int = 0, **kwargs):
+                 piezo_prefix: str, noise_seed: int = 0, cell_state_pv: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.sample = sample
+        self.cell_state_pv = cell_state_pv
+        self._cell_state = None              # caproto client PV, connected lazily
+        self._last_state: tuple[float, dict] = (float("nan"), {})
         self.rng = np.random.default_rng(noise_seed)
         self._remote = {
             "wavelength": laser_prefix + "Wavelength_RBV", "power": laser_prefix + "Power_RBV",
@@ -104,6 +108,20 @@ class ApdIOC(PVGroup):
                              pulsed=int(values["mode"]) == 1, shutter_open=int(values["shutter"]) == 1)
         return grid, light, float(values["dwell"]), float(values["frame_time"])
 
+    async def _lithiation(self) -> tuple[float, dict]:
+        """The cell state published by the potentiostat; the last one seen if it is unreachable
+        (the cell then sits at open circuit and changes slowly), pristine if never seen."""
+        if self.cell_state_pv is None:
+            return self._last_state
+        try:
+            if self._cell_state is None:
+                (self._cell_state,) = await self._ctx.get_pvs(self.cell_state_pv, timeout=0.5)
+            response = await self._cell_state.read(timeout=0.5)
+            self._last_state = unpack_state(response.data)
+        except Exception as exc:   # potentiostat down: keep imaging
+            log.warning("cell state unavailable (%s); using the last one", exc)
+        return self._last_state
+
     def _current_writer(self) -> FrameFileWriter:
         path = Path(self.file_path.value) / self.file_name.value
         if self._writer is None or self._writer.path != path:
@@ -111,12 +129,15 @@ class ApdIOC(PVGroup):
             write_truth(path.with_name(path.name + TRUTH_SUFFIX), electrode_truth(self.sample.electrode))
         return self._writer
 
-    def _record_plane(self, grid, light, dwell, z_um, channels):
-        frames = self.sample.acquire(grid, z_um, light, dwell, channels, self.rng)
+    def _record_plane(self, grid, light, dwell, z_um, channels, lithiation):
+        cell_time_s, states = lithiation
+        frames = self.sample.acquire(grid, z_um, light, dwell, channels, self.rng, states)
         writer = self._current_writer()
         sums = writer.append(frames, {"z_um": z_um, "wavelength_nm": light.wavelength_nm,
                                       "power_w": light.power_w, "dwell_s": dwell,
-                                      "timestamp": time.time()})
+                                      "timestamp": time.time(), "cell_time_s": cell_time_s})
+        append_state_truth(writer.path.with_name(writer.path.name + STATE_TRUTH_SUFFIX),
+                           writer.frames_written - 1, cell_time_s, states)
         return frames, sums, writer.frames_written
 
     @acquire.putter
@@ -144,8 +165,9 @@ class ApdIOC(PVGroup):
                                                wait=True, timeout=60.0)
                 t0 = time.monotonic()
                 z_um = float(await self._get("z_rbv"))
+                lithiation = await self._lithiation()
                 frames, sums, count = await loop.run_in_executor(
-                    None, functools.partial(self._record_plane, grid, light, dwell, z_um, channels))
+                    None, functools.partial(self._record_plane, grid, light, dwell, z_um, channels, lithiation))
                 if self.timing.value == "realistic":
                     remaining = frame_time - (time.monotonic() - t0)
                     if remaining > 0:
@@ -187,11 +209,13 @@ def main(argv=None):
     parser.add_argument("--material", default="LCO", choices=["LCO", "NMC811"])
     parser.add_argument("--seed", type=int, default=1, help="electrode seed (geometry)")
     parser.add_argument("--n-agglomerates", type=int, default=8)
+    parser.add_argument("--cell-state-pv", default=None,
+                        help="potentiostat PV publishing the cell state (ioc.cell.state); pristine if absent")
     args = parser.parse_args(argv)
     electrode = build_electrode(seed=args.seed, material=args.material, n_agglomerates=args.n_agglomerates)
     ioc = ApdIOC(prefix=args.prefix, sample=ConfocalSample(electrode), laser_prefix=args.laser_prefix,
                  scanner_prefix=args.scanner_prefix, piezo_prefix=args.piezo_prefix,
-                 noise_seed=args.seed + 1000)
+                 noise_seed=args.seed + 1000, cell_state_pv=args.cell_state_pv)
     serve(ioc, args.interface, args.verbose)
 
 

@@ -22,6 +22,7 @@ from caproto.server import PVGroup, pvproperty
 
 from .cell.electrode import build_electrode
 from .cell.halfcell import HalfCell
+from .cell.state import halfcell_states, pack_state
 from .common import ioc_arguments, ranged, serve, text
 from .technique import SAMPLE_FIELDS, TechniqueRunner
 
@@ -68,6 +69,8 @@ class PotentiostatIOC(PVGroup):
     v_min = pvproperty(value=0.0, name="VMin_RBV", read_only=True, units="V", precision=3)
     v_max = pvproperty(value=0.0, name="VMax_RBV", read_only=True, units="V", precision=3)
     max_current = pvproperty(value=MAX_CURRENT_A, name="MaxCurrent_RBV", read_only=True, units="A", precision=3)
+    cell_state = pvproperty(value=[0.0] * 3, dtype=float, max_length=8192, name="CellState_RBV", read_only=True,
+                            doc="Imaged agglomerates' lithiation profiles and volume changes (ioc.cell.state)")
     buf_start = pvproperty(value=0, name="BufStart", doc="First sequence number to load into Buf:*")
     buf_n = pvproperty(value=0, name="Buf:N_RBV", read_only=True, doc="Valid samples in Buf:*")
     buf_seq = _array("Buf:SeqNum", int, "Sequence numbers")
@@ -149,6 +152,7 @@ class PotentiostatIOC(PVGroup):
         await self.cycle.write(self.runner.cycle)
         await self.step_index.write(self.runner.step_index)
         await self.seq_num.write(self.runner.seq_num - 1)
+        await self.cell_state.write(pack_state(r.time_s, halfcell_states(self.cell)))
         step = self.runner.step
         if step is not None and step.get("text") != self.step_text.value:
             await self.step_text.write(step["text"][:255])

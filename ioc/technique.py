@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+CUT_OFF_TOLERANCE_V = 0.01   # a step may end at most this far past its voltage cut-off
+MIN_SUBSTEP_S = 0.01
 SAMPLE_FIELDS = ("seq_num", "time_s", "voltage_v", "current_a", "charge_c", "cycle", "step_index")
 
 
@@ -100,6 +102,30 @@ class TechniqueRunner:
             return floor is not None and self.step_time_s > 0 and abs(r.current_a) <= floor
         return False
 
+    _dv_dt = 0.0
+
+    _retry_dt = float("inf")
+
+    def _time_to_cut_off(self, step) -> float:
+        """Approach a voltage cut-off in shrinking steps (half the extrapolated time to it,
+        at least MIN_SUBSTEP_S, and shorter after an overshoot was undone)."""
+        v_cut = step.get("until_voltage_v") if step["kind"] == "cc" else None
+        if v_cut is None:
+            return float("inf")
+        limit = self._retry_dt
+        gap = v_cut - self.cell.reading.voltage_v
+        if self._dv_dt != 0.0 and gap * self._dv_dt > 0:
+            limit = min(limit, max(0.5 * gap / self._dv_dt, MIN_SUBSTEP_S))
+        return limit
+
+    def _overshoot_v(self, step) -> float:
+        """How far (V) the voltage went past the step's cut-off (<= 0 if not reached)."""
+        v_cut = step.get("until_voltage_v") if step["kind"] == "cc" else None
+        if v_cut is None:
+            return 0.0
+        v = self.cell.reading.voltage_v
+        return v - v_cut if step["current_a"] > 0 else v_cut - v
+
     def abort(self, message: str) -> None:
         self.state = "aborted"
         self.message = message
@@ -118,8 +144,17 @@ class TechniqueRunner:
             limit = step.get("max_duration_s") or step.get("duration_s")
             if limit is not None:
                 dt = min(dt, limit - self.step_time_s)
-            dt = max(dt, 1e-9)
+            dt = max(min(dt, self._time_to_cut_off(step)), 1e-9)
+            v_before = self.cell.reading.voltage_v
+            snap = self.cell.snapshot()
             self._physics(step, dt)
+            if self._overshoot_v(step) > CUT_OFF_TOLERANCE_V and dt > MIN_SUBSTEP_S:
+                # Landed too far past the cut-off: undo, and approach it in shorter steps.
+                self.cell.restore(snap)
+                self._retry_dt = dt / 4
+                continue
+            self._retry_dt = float("inf")
+            self._dv_dt = (self.cell.reading.voltage_v - v_before) / dt
             remaining -= dt
             self.step_time_s += dt
             self.step_charge_c += self.cell.reading.current_a * dt
@@ -134,6 +169,7 @@ class TechniqueRunner:
                 samples.append(self._sample())
                 self._since_sample_s = 0.0
             if end:
+                self._dv_dt = 0.0
                 self._k += 1
                 self.step_time_s = 0.0
                 self.step_charge_c = 0.0

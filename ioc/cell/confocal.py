@@ -52,8 +52,9 @@ class ConfocalSample:
         return (piezo_z_um - self.coverslip_piezo_um) * self.optics.depth_scale
 
     def expected_rates(self, grid: PixelGrid, piezo_z_um: float, light: Illumination,
-                       channels: list[str]) -> dict[str, np.ndarray]:
-        """Mean photon rates (photons/s) reaching each enabled APD channel."""
+                       channels: list[str], states: dict | None = None) -> dict[str, np.ndarray]:
+        """Mean photon rates (photons/s) reaching each enabled APD channel; ``states``: per
+        agglomerate label its AgglomerateState (pristine where absent)."""
         rates = {c: np.zeros((grid.ny, grid.nx)) for c in channels}
         if not light.shutter_open or light.power_w <= 0:
             return rates
@@ -62,17 +63,17 @@ class ConfocalSample:
         incident = photon_rate_cps(light.power_w, light.wavelength_nm)
         for c in channels:
             if CHANNELS[c].passes(light.wavelength_nm):
-                rates[c] += incident * self.optics.detection_efficiency * r.reflection(depth, light.wavelength_nm)
+                rates[c] += incident * self.optics.detection_efficiency * r.reflection(depth, light.wavelength_nm, states)
         if "fluorescence" in channels and light.pulsed:
             eff = tpef_efficiency(light.wavelength_nm)
             if eff > 0:
                 rates["fluorescence"] += (TPEF_CPS_PER_W2_PER_M * light.power_w ** 2 * eff
                                           * self.salt_concentration_m
-                                          * r.electrolyte_fraction(depth, light.wavelength_nm))
+                                          * r.electrolyte_fraction(depth, light.wavelength_nm, states))
         return rates
 
     def acquire(self, grid: PixelGrid, piezo_z_um: float, light: Illumination, dwell_s: float,
-                channels: list[str], rng: np.random.Generator) -> dict[str, np.ndarray]:
+                channels: list[str], rng: np.random.Generator, states: dict | None = None) -> dict[str, np.ndarray]:
         """Photon counts (uint16) per enabled channel for one scanned plane."""
-        rates = self.expected_rates(grid, piezo_z_um, light, channels)
+        rates = self.expected_rates(grid, piezo_z_um, light, channels, states)
         return {c: CHANNELS[c].count(rates[c], dwell_s, rng) for c in channels}

@@ -96,10 +96,12 @@ class HalfCell:
 
     # --- stepping -------------------------------------------------------------------------
     MAX_SURFACE_CHANGE = 0.02     # largest change of a surface-shell x accepted in one linearised step
+    MAX_POTENTIAL_CHANGE_V = 0.1  # largest change of the electrode potential in one linearised step
 
     def _advance(self, dt_s: float, current_a: float | None = None, voltage_v: float | None = None,
                  depth: int = 0) -> float:
-        """One linearised step; halves itself (up to 8 times) where a surface would change too fast or leave (0, 1)."""
+        """One linearised step; halves itself (up to 8 times) where a surface would change too fast or leave (0, 1),
+        or the electrode potential would jump."""
         s = self.solid
         fc = FARADAY_C_MOL * s.c_max
         i0, g_phi, g_x = self._kinetics(self.phi_v)
@@ -120,7 +122,8 @@ class HalfCell:
             d_phi = (voltage_v - self.phi_v - r * s0) / (1.0 + r * s1)
         x_new = y + d_phi * z
         too_fast = (np.max(np.abs(x_new[:, -1] - x_n0)) > self.MAX_SURFACE_CHANGE
-                    or x_new[:, -1].max() >= 1.0 or x_new[:, -1].min() <= 0.0)
+                    or x_new[:, -1].max() >= 1.0 or x_new[:, -1].min() <= 0.0
+                    or abs(d_phi) > self.MAX_POTENTIAL_CHANGE_V)
         if too_fast and depth < 8:
             self._advance(dt_s / 2, current_a, voltage_v, depth + 1)
             return self._advance(dt_s / 2, current_a, voltage_v, depth + 1)
@@ -135,6 +138,18 @@ class HalfCell:
         rd.charge_c += total * dt_s
         rd.voltage_v = self.phi_v + total * self.series_resistance_ohm
         return total
+
+    def snapshot(self):
+        """Everything a step changes, to undo it (used to land on voltage cut-offs)."""
+        r = self.reading
+        return (self.solid.x.copy(), self.phi_v, self.particle_current_a.copy(),
+                CellReading(r.time_s, r.current_a, r.voltage_v, r.charge_c))
+
+    def restore(self, snap) -> None:
+        x, self.phi_v, currents, reading = snap
+        self.solid.x = x.copy()
+        self.particle_current_a = currents.copy()
+        self.reading = CellReading(reading.time_s, reading.current_a, reading.voltage_v, reading.charge_c)
 
     def step_current(self, current_a: float, dt_s: float) -> float:
         """Pass current_a (A, charging positive) for dt_s; returns the cell voltage (V)."""

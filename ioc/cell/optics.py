@@ -9,14 +9,18 @@ Signals are photon fractions per incident photon; ``apd`` turns them into counts
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
 from scipy.special import erf
 
 from .electrode import Electrode
-from .materials import CARBON_MATRIX, COVERSLIP, LP30, IMMERSION_OIL, MATRIX_POROSITY, fresnel_reflectance
+from .intercalation import MATERIALS
+from .materials import CARBON_MATRIX, COVERSLIP, IMMERSION_OIL, LP30, MATRIX_POROSITY, fresnel_reflectance
+from .reflectivity import interior_contrast, particle_index
+
+PRISTINE_X = {name: m.x_pristine for name, m in MATERIALS.items()}
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 
@@ -127,9 +131,9 @@ class ConfocalRenderer:
         self.optics = optics or ConfocalOptics()
         x, y = grid.axes()
         self._x, self._y = x, y
-        n_e = LP30.n
         self._particles = []
         for agg in electrode.agglomerates:
+            # Bounding box with room for the agglomerate to swell (+1 um).
             hx, hy = agg.xy_half_extent_um
             ix = np.nonzero((x >= agg.center_um[0] - hx - 1) & (x <= agg.center_um[0] + hx + 1))[0]
             iy = np.nonzero((y >= agg.center_um[1] - hy - 1) & (y <= agg.center_um[1] + hy + 1))[0]
@@ -137,30 +141,43 @@ class ConfocalRenderer:
                 continue
             sl = (slice(iy[0], iy[-1] + 1), slice(ix[0], ix[-1] + 1))
             X, Y = np.meshgrid(x[sl[1]], y[sl[0]])
-            inside, z_top, z_bot, cos_top, cos_bot = agg.column_intersections(X, Y)
-            n_p = agg.medium.n
-            thickness = np.where(inside, z_bot - z_top, 0.0)
-            a_top = np.where(inside, z_top, 0.0)                  # apparent = physical above it
-            a_bot = np.where(inside, z_top + thickness * n_e / n_p, 0.0)
-            r_surface = fresnel_reflectance(n_e, n_p)
-            na = self.optics.numerical_aperture
             texture = _Texture(agg.texture_seed, correlation_um=0.8, sigma=0.6)
-            self._particles.append(dict(
-                slice=sl, inside=inside, a_top=a_top, a_bot=a_bot,
-                top=np.where(inside, r_surface * _specular_collection(cos_top, na, n_e), 0.0),
-                # Exit face: seen from inside the particle (n_p -> n_e).
-                bottom=np.where(inside, r_surface * _specular_collection(cos_bot, na, n_p), 0.0),
-                # Attenuation per um of apparent depth inside the particle.
-                mu_apparent=agg.medium.attenuation_per_um * n_p / n_e,
-                rho=agg.medium.backscatter_per_um * n_p / n_e,
-                thickness=thickness, texture=texture, xy=texture.xy_factor(X, Y)))
+            self._particles.append(dict(agg=agg, slice=sl, X=X, Y=Y, texture=texture,
+                                        xy=texture.xy_factor(X, Y), geometry=None, scale=None))
         self._matrix_texture = _Texture(electrode.seed + 7919, correlation_um=0.5, sigma=0.9)
         self._matrix_xy = self._matrix_texture.xy_factor(*np.meshgrid(x, y))
 
-    def reflection(self, depth_um: float, wavelength_nm: float) -> np.ndarray:
+    def _geometry(self, p, scale: float) -> dict:
+        """Column intersections of the agglomerate scaled by ``scale`` (cached per scale)."""
+        if p["scale"] != scale:
+            agg = replace(p["agg"], semi_axes_um=tuple(a * scale for a in p["agg"].semi_axes_um))
+            inside, z_top, z_bot, cos_top, cos_bot = agg.column_intersections(p["X"], p["Y"])
+            p["geometry"] = dict(agg=agg, inside=inside, z_top=np.where(inside, z_top, 0.0),
+                                 thickness=np.where(inside, z_bot - z_top, 0.0),
+                                 cos_top=np.where(inside, cos_top, 0.0), cos_bot=np.where(inside, cos_bot, 0.0))
+            p["scale"] = scale
+        return p["geometry"]
+
+    def _column_span(self, p, state, wavelength_nm):
+        """Geometry for the agglomerate's current volume, its lithiation profile, mean index and
+        the apparent entry/exit depths of every column (the interior looks compressed by n_e/n_p)."""
+        material = p["agg"].material
+        x_shells = state.x_shells if state is not None else np.array([PRISTINE_X[material]])
+        scale = (1.0 + state.volume_change) ** (1.0 / 3.0) if state is not None else 1.0
+        g = self._geometry(p, scale)
+        k = np.arange(len(x_shells))
+        shell_volumes = (k + 1) ** 3 - k ** 3
+        mean_x = np.dot(shell_volumes, x_shells) / shell_volumes.sum()
+        n_p = float(particle_index(material, mean_x, wavelength_nm))
+        a_top = g["z_top"]
+        a_bot = np.where(g["inside"], a_top + g["thickness"] * LP30.n / n_p, 0.0)
+        return g, x_shells, n_p, a_top, a_bot
+
+    def reflection(self, depth_um: float, wavelength_nm: float, states: dict | None = None) -> np.ndarray:
         """Fraction of incident photons reflected back through the pinhole, per pixel.
 
-        depth_um: apparent focal depth d below the coverslip (um).
+        depth_um: apparent focal depth d below the coverslip (um); states: per agglomerate
+        label, its AgglomerateState (lithiation profile, volume change); pristine if absent.
         """
         opt = self.optics
         w = opt.axial_fwhm_um(wavelength_nm)
@@ -172,6 +189,7 @@ class ConfocalRenderer:
 
         gap = self.electrode.electrolyte_gap_um
         mu_m = CARBON_MATRIX.attenuation_per_um
+        n_e, na = LP30.n, opt.numerical_aperture
         img = np.full((self.grid.ny, self.grid.nx), fresnel_reflectance(COVERSLIP.n, LP30.n) * plane(depth_um))
         # Host matrix below the electrolyte gap: weak grainy backscatter, attenuating.
         host = (CARBON_MATRIX.backscatter_per_um * area * _window(depth_um, gap, np.inf, sig)
@@ -179,23 +197,36 @@ class ConfocalRenderer:
         if host > 1e-12:
             img += host * self._matrix_texture.at_depth(self._matrix_xy, depth_um)
         for p in self._particles:
-            a_top, a_bot = p["a_top"], p["a_bot"]
+            agg0 = p["agg"]
+            material = agg0.material
+            g, x_shells, n_p, a_top, a_bot = self._column_span(p, (states or {}).get(agg0.label), wavelength_nm)
+            inside = g["inside"]
+            r_surface = fresnel_reflectance(n_e, float(particle_index(material, x_shells[-1], wavelength_nm)))
             above = np.exp(-2 * mu_m * np.clip(a_top - gap, 0.0, None))
+            mu_apparent = agg0.medium.attenuation_per_um * n_p / n_e
             depth_in = np.clip(depth_um - a_top, 0.0, a_bot - a_top)
-            inner = np.exp(-2 * p["mu_apparent"] * depth_in)
-            through = np.exp(-2 * p["mu_apparent"] * (a_bot - a_top))
-            sig_p = (p["top"] * plane(depth_um - a_top)
-                     + p["rho"] * area * _window(depth_um, a_top, a_bot, sig) * inner
+            inner = np.exp(-2 * mu_apparent * depth_in)
+            through = np.exp(-2 * mu_apparent * (a_bot - a_top))
+            # Lithiation where the focus sits inside the agglomerate (normalised ellipsoidal radius).
+            z_phys = a_top + depth_in * n_p / n_e
+            d = np.stack([p["X"] - agg0.center_um[0], p["Y"] - agg0.center_um[1], z_phys - agg0.center_um[2]])
+            rho = np.sqrt(np.einsum("iyx,ij,jyx->yx", d, g["agg"].shape_matrix, d))
+            centres = (np.arange(len(x_shells)) + 0.5) / len(x_shells)
+            x_local = np.interp(rho, centres, x_shells)
+            rho_int = agg0.medium.backscatter_per_um * n_p / n_e * interior_contrast(material, x_local, wavelength_nm)
+            sig_p = (r_surface * _specular_collection(g["cos_top"], na, n_e) * plane(depth_um - a_top)
+                     + rho_int * area * _window(depth_um, a_top, a_bot, sig) * inner
                      * p["texture"].at_depth(p["xy"], depth_um)
-                     + p["bottom"] * plane(depth_um - a_bot) * through)
-            sig_p = np.where(p["inside"], sig_p * above, 0.0)
+                     # Exit face: seen from inside the particle (n_p -> n_e).
+                     + r_surface * _specular_collection(g["cos_bot"], na, n_p) * plane(depth_um - a_bot) * through)
+            sig_p = np.where(inside, sig_p * above, 0.0)
             # The particle replaces host material in its columns.
-            within = p["inside"] & (depth_um > a_top) & (depth_um < a_bot)
+            within = inside & (depth_um > a_top) & (depth_um < a_bot)
             img[p["slice"]] = np.where(within, 0.0, img[p["slice"]]) + sig_p
         px_sigma = opt.lateral_fwhm_um(wavelength_nm) * FWHM_TO_SIGMA / self.grid.pixel_size_um
         return gaussian_filter(img, px_sigma, mode="nearest")
 
-    def electrolyte_fraction(self, depth_um: float, wavelength_nm: float) -> np.ndarray:
+    def electrolyte_fraction(self, depth_um: float, wavelength_nm: float, states: dict | None = None) -> np.ndarray:
         """Liquid electrolyte fraction in the two-photon focal volume, weighted by the
         round-trip attenuation in the host (0-1)."""
         opt = self.optics
@@ -206,8 +237,9 @@ class ConfocalRenderer:
                   * np.exp(-2 * CARBON_MATRIX.attenuation_per_um * max(depth_um - gap, 0.0)))
         frac = np.full((self.grid.ny, self.grid.nx), liquid)
         for p in self._particles:
+            g, _, _, a_top, a_bot = self._column_span(p, (states or {}).get(p["agg"].label), wavelength_nm)
             # A particle replaces porous (liquid-filled) host in its columns.
-            occupied = np.where(p["inside"], _window(depth_um, p["a_top"], p["a_bot"], sig), 0.0)
+            occupied = np.where(g["inside"], _window(depth_um, a_top, a_bot, sig), 0.0)
             frac[p["slice"]] = np.clip(frac[p["slice"]] - MATRIX_POROSITY * occupied, 0.0, None)
         px_sigma = opt.lateral_fwhm_um(wavelength_nm) * FWHM_TO_SIGMA / self.grid.pixel_size_um
         return gaussian_filter(frac, px_sigma, mode="nearest")

@@ -10,6 +10,7 @@ from pathlib import Path
 from .electrode import Electrode
 
 TRUTH_SUFFIX = ".truth.json"
+STATE_TRUTH_SUFFIX = ".truth.h5"
 
 
 def electrode_truth(electrode: Electrode) -> dict:
@@ -39,3 +40,24 @@ def write_truth(path: Path, truth: dict) -> Path:
 
 def read_truth(path: Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def append_state_truth(path: Path, frame: int, cell_time_s: float, states: dict) -> None:
+    """Record, for frame ``frame``, the cell time and each imaged agglomerate's lithiation profile
+    x(r) (centre to surface) and volume change it was rendered with."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(path, "a") as f:
+        def append(name, value, shape=()):
+            if name not in f:
+                f.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype="f8")
+            d = f[name]
+            if d.shape[0] < frame + 1:
+                d.resize(frame + 1, axis=0)
+            d[frame] = value
+
+        append("cell_time_s", cell_time_s)
+        for label, s in states.items():
+            append(f"agglomerate_{label}/x_shells", np.asarray(s.x_shells), (len(s.x_shells),))
+            append(f"agglomerate_{label}/volume_change", s.volume_change)

@@ -97,3 +97,43 @@ def test_watchdog_opens_the_circuit_when_the_client_dies(instrument, pstat):
     assert detected < 1.0 + 0.5                          # timeout + one sample period + slack
     time.sleep(0.3)
     assert ca_sync.read("OPR:PSTAT:Current_RBV", repeater=False, timeout=5).data[0] == 0.0
+
+
+def test_charging_changes_what_the_microscope_records(instrument, pstat):
+    """Potentiostat -> cell state over CA -> APD rendering -> HDF5 -> Tiled, checked on the truth."""
+    import h5py
+    from pathlib import Path
+    from urllib.parse import urlparse
+
+    from operando.plans import zstack
+
+    RE, scope, raw = instrument["RE"], instrument["scope"], instrument["client"]["raw"]
+    stack = dict(pixels=(128, 128), pixel_size_um=0.3, pixel_dwell_s=1e-5)
+
+    def record():
+        (uid,) = RE(zstack(scope, 10.0, 18.0, 0.5, **stack))
+        instrument["writer"].flush()
+        run = raw[uid]
+        uri = run["primary"]["confocal_apd_reflection"].data_sources()[0].assets[0].data_uri
+        path = Path(urlparse(uri).path)
+        return np.asarray(run["primary"]["confocal_apd_reflection"].read()), path
+
+    def truth(path):
+        with h5py.File(path.with_name(path.name + ".truth.h5"), "r") as f:
+            groups = [k for k in f if k.startswith("agglomerate_")]
+            return ({k: f[k]["x_shells"][-1].mean() for k in groups},
+                    {k: f[k]["volume_change"][-1] for k in groups}, f["cell_time_s"][()])
+
+    # Whatever earlier tests left, start lithiated: discharge to 3.0 V and relax.
+    RE(run_protocol(pstat, "Discharge at 1C until 3.0 V\nRest for 30 minutes", accel=1200, sample_rate_hz=20))
+    before, path_before = record()
+    RE(run_protocol(pstat, "Charge at 2C until 4.2 V", accel=1200, sample_rate_hz=20))
+    after, path_after = record()
+    x_before, _, _ = truth(path_before)
+    x_after, dv, t_cell = truth(path_after)
+    active = [k for k in x_after if x_before[k] - x_after[k] > 0.2]
+    assert len(active) >= 4                                   # the active agglomerates were delithiated
+    assert all(dv[k] > 0.005 for k in active)                 # and swelled (LCO)
+    assert np.all(np.diff(t_cell) >= 0)
+    # Brighter surfaces after charge: the top 0.1 % of counts rises with surface reflectance
+    assert np.percentile(after, 99.9) > 1.05 * np.percentile(before, 99.9)

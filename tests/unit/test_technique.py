@@ -68,3 +68,10 @@ def test_charge_column_is_the_integral_of_current():
     i = np.array([s.current_a for s in samples])
     q = np.array([s.charge_c for s in samples])
     np.testing.assert_allclose(q[-1], np.sum(i[1:] * np.diff(t)), rtol=1e-9)
+
+
+def test_steep_end_of_discharge_lands_on_the_cut_off_instead_of_tripping_compliance():
+    cell, runner, samples = run("Charge at 2C until 4.1 V\nRest for 2 minutes\nDischarge at 1C until 3.0 V",
+                                sample_interval_s=60.0, chunk_s=60.0)
+    assert runner.state == "done", runner.message
+    assert 2.99 <= samples[-1].voltage_v <= 3.0

@@ -96,7 +96,8 @@ class HalfCell:
 
     # --- stepping -------------------------------------------------------------------------
     MAX_SURFACE_CHANGE = 0.02     # largest change of a surface-shell x accepted in one linearised step
-    MAX_POTENTIAL_CHANGE_V = 0.1  # largest change of the electrode potential in one linearised step
+    MAX_POTENTIAL_CHANGE_V = 0.5  # largest change of the electrode potential in one linearised step
+    # (above any kinetic overpotential jump at a current step; below a collapse at full surfaces)
 
     def _advance(self, dt_s: float, current_a: float | None = None, voltage_v: float | None = None,
                  depth: int = 0) -> float:
@@ -127,10 +128,18 @@ class HalfCell:
         if too_fast and depth < 8:
             self._advance(dt_s / 2, current_a, voltage_v, depth + 1)
             return self._advance(dt_s / 2, current_a, voltage_v, depth + 1)
+        limited = abs(d_phi) > self.MAX_POTENTIAL_CHANGE_V
+        if limited:
+            # Even the shortest step cannot carry the imposed current (surfaces full or empty):
+            # the potential moves by its bound and the current is what the particles take,
+            # as an instrument at its compliance would deliver.
+            d_phi = float(np.clip(d_phi, -self.MAX_POTENTIAL_CHANGE_V, self.MAX_POTENTIAL_CHANGE_V))
+            x_new = y + d_phi * z
         s.x = x_new
         self.particle_current_a = i0 + g_phi * d_phi + g_x * (x_new[:, -1] - x_n0)
         # Galvanostatic: the particle currents add up to the imposed current (to rounding).
-        total = float(current_a) if voltage_v is None else float(np.dot(self.counts, self.particle_current_a))
+        total = (float(current_a) if voltage_v is None and not limited
+                 else float(np.dot(self.counts, self.particle_current_a)))
         self.phi_v += d_phi
         rd = self.reading
         rd.time_s += dt_s

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -80,7 +79,8 @@ def runs_container(client, name: str = RUNS_CONTAINER):
 
 
 def serve_forever(config: Config) -> int:
-    """``operando serve``: run the server in the foreground until interrupted."""
+    """``operando serve``: become the server process (exec), so signals reach it directly."""
     for d in (config.tiled_dir / "files", config.data_dir):
         d.mkdir(parents=True, exist_ok=True)
-    return subprocess.call(serve_argv(config))
+    argv = serve_argv(config)
+    os.execv(argv[0], argv)

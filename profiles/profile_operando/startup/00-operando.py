@@ -13,9 +13,13 @@ from operando.devices.confocal import connect_confocal  # noqa: E402
 from operando.engine.instrument import run_data_directory  # noqa: E402
 from operando.engine.session import make_run_engine  # noqa: E402
 from operando.engine.tiled_server import connect, runs_container  # noqa: E402
+from operando.devices.potentiostat import Potentiostat  # noqa: E402
 from operando.plans import zstack  # noqa: E402,F401
+from operando.plans.cycling import run_protocol  # noqa: E402,F401
 
 confocal = connect_confocal(prefix=config.pv_prefix, data_directory=run_data_directory(config))
+potentiostat = Potentiostat(config.pv_prefix + "PSTAT:", name="pstat")
+potentiostat.wait_for_connection(timeout=10)
 client = connect(config)
 catalog = runs_container(client)
 RE, writer = make_run_engine(config, client)

@@ -4,7 +4,7 @@ Near infrared (LCO 680-900 nm, NMC811 800-900 nm and beyond): the index rises mo
 as lithium leaves (x falls), so the surface reflectance ((n_p - n_e) / (n_p + n_e))^2 grows by
 ~20 % between x = 1 and the charged state (x = 0.5 LCO, 0.3 NMC811). In the visible the change
 is non-monotonic ("W" shaped). Inside an agglomerate the light is reflected at particle/particle
-interfaces against a denser, lithium-independent component (n ~ 2.5), so the interior contrast
+interfaces against a denser, lithium-independent component (effective n ~ 3.1), so the interior contrast
 (n_ref - n_p)^2 falls as n_p rises: focusing inside gives the opposite trend to the surface.
 """
 from __future__ import annotations
@@ -15,7 +15,8 @@ N_PRISTINE = {"LCO": 2.20, "NMC811": 2.30}
 X_CHARGED = {"LCO": 0.5, "NMC811": 0.3}
 MONOTONIC_FROM_NM = {"LCO": 680.0, "NMC811": 800.0}
 DN_CHARGED = 0.10            # index rise from x = 1 to the charged state (about +20 % in R at n_e = 1.42)
-N_INTERIOR_REFERENCE = 2.6   # dense component the grains are contrasted against inside an agglomerate
+N_INTERIOR_REFERENCE = 3.1   # dense component the grains are contrasted against inside an agglomerate
+# (interior contrast -20 % at the charged state: opposite to the surface, similar in size)
 
 
 def particle_index(material: str, x, wavelength_nm: float) -> np.ndarray:

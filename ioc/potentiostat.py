@@ -24,12 +24,13 @@ from .cell.electrode import build_electrode
 from .cell.halfcell import HalfCell
 from .cell.state import halfcell_states, pack_state
 from .common import ioc_arguments, ranged, serve, text
-from .technique import SAMPLE_FIELDS, TechniqueRunner
+from .sample_buffer import SampleRing
+from .technique import TechniqueRunner
 
 log = logging.getLogger(__name__)
 
 BUFFER_WINDOW = 10000           # samples per Buf:* read
-BUFFER_CAPACITY = 5_000_000     # samples kept in the IOC; the oldest are dropped beyond this
+BUFFER_CAPACITY = 2_000_000     # samples kept in the IOC (112 MB; 33 min at 1 kHz, 55 h at 10 Hz)
 MAX_CURRENT_A = 0.6             # Gamry Reference 600
 STATES = ["Idle", "Running", "Done", "Aborted"]
 
@@ -84,8 +85,7 @@ class PotentiostatIOC(PVGroup):
     def __init__(self, *args, cell: HalfCell, **kwargs):
         super().__init__(*args, **kwargs)
         self.cell = cell
-        self.samples: dict[str, list] = {f: [] for f in SAMPLE_FIELDS}
-        self.first_seq = 0
+        self.samples = SampleRing(BUFFER_CAPACITY)
         self.runner = self._idle_runner(0, 0, 0)
         self._last_heartbeat = time.monotonic()
 
@@ -134,14 +134,7 @@ class PotentiostatIOC(PVGroup):
             await self._publish()
 
     def _store(self, samples):
-        for s in samples:
-            for f in SAMPLE_FIELDS:
-                self.samples[f].append(getattr(s, f))
-        excess = len(self.samples["seq_num"]) - BUFFER_CAPACITY
-        if excess > 0:
-            for f in SAMPLE_FIELDS:
-                del self.samples[f][:excess]
-            self.first_seq += excess
+        self.samples.extend(samples)
 
     async def _publish(self):
         r = self.cell.reading
@@ -216,16 +209,12 @@ class PotentiostatIOC(PVGroup):
     @buf_start.putter
     async def buf_start(self, instance, value):
         """Load samples value ... value + BUFFER_WINDOW - 1 (those that exist) into Buf:*."""
-        if value < self.first_seq:
-            raise ValueError(f"samples before {self.first_seq} were dropped from the buffer")
-        i0 = value - self.first_seq
-        i1 = min(i0 + BUFFER_WINDOW, len(self.samples["seq_num"]))
-        n = max(i1 - i0, 0)
+        window = self.samples.window(value, BUFFER_WINDOW)
+        n = len(window)
         for pv, f in ((self.buf_seq, "seq_num"), (self.buf_time, "time_s"), (self.buf_voltage, "voltage_v"),
                       (self.buf_current, "current_a"), (self.buf_charge, "charge_c"),
                       (self.buf_cycle, "cycle"), (self.buf_step, "step_index")):
-            data = self.samples[f][i0:i1] if n else [0]
-            await pv.write(np.asarray(data))
+            await pv.write(window[f] if n else np.zeros(1))
         await self.buf_n.write(n)
         return value
 

@@ -1,5 +1,5 @@
 """Tunable Ti:sapphire laser: wavelength (nm), power at the sample (W), shutter, CW/pulsed."""
-from ophyd import Component as Cpt, Device, EpicsSignal, EpicsSignalRO
+from ophyd import Component as Cpt, Device, EpicsSignal
 
 from .units import UnitsInDescribe
 

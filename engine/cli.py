@@ -7,7 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .config import Config, IOC_PART_ORDER, apply_ca_environment, ca_environment
+from .config import Config, ca_environment
 from .processes import IOC_PARTS
 
 

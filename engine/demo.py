@@ -54,7 +54,7 @@ def run_demo(config: Config, timing: str = "realistic") -> int:
         if not identical:
             print(f"  first plane: recorded {recorded[0]!r}, read back {frames_sha256(stack)[0]!r}")
 
-        truth = _truth_for(run, config)
+        truth = _truth_for(run, f"{scope.apd.name}_reflection")
         start = run.metadata["start"]
         objects = threshold_volumes(stack, DEMO_STACK["pixel_size_um"], DEMO_STACK["z_step_um"],
                                     n_medium=start["electrolyte_refractive_index"],
@@ -70,21 +70,16 @@ def run_demo(config: Config, timing: str = "realistic") -> int:
     return 0 if identical else 1
 
 
-def _truth_for(run, config: Config) -> dict:
+def _truth_for(run, data_key: str) -> dict:
     """The virtual cell's truth sidecar beside the run's frame file (demo check only)."""
     import json
-    from urllib.parse import urlparse
 
     from operando.ioc.cell.truth import TRUTH_SUFFIX
 
-    path = Path(urlparse(_frame_uri(run)).path)
+    from .readback import frame_file
+
+    path = frame_file(run, data_key)
     return json.loads(path.with_name(path.name + TRUTH_SUFFIX).read_text())
-
-
-def _frame_uri(run) -> str:
-    key = [k for k in run["primary"].keys() if k.endswith("_reflection")][0]
-    sources = run["primary"][key].data_sources()
-    return sources[0].assets[0].data_uri
 
 
 def main(argv=None) -> int:

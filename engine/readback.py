@@ -1,15 +1,12 @@
 """Reading runs back from Tiled as numpy arrays."""
 from __future__ import annotations
 
-import hashlib
+from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 
-
-def frame_sha256(frame: np.ndarray) -> str:
-    """SHA-256 of a frame's bytes, C order, little-endian: the checksum the controllers record."""
-    arr = np.ascontiguousarray(frame)
-    return hashlib.sha256(arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()).hexdigest()
+from operando.ioc.frame_writer import frame_sha256
 
 
 def read_stack(run, data_key: str, stream: str = "primary") -> np.ndarray:
@@ -18,4 +15,10 @@ def read_stack(run, data_key: str, stream: str = "primary") -> np.ndarray:
 
 
 def frames_sha256(stack: np.ndarray) -> list[str]:
+    """Per-frame SHA-256, the checksum the detector controllers record in each event."""
     return [frame_sha256(frame) for frame in stack]
+
+
+def frame_file(run, data_key: str, stream: str = "primary") -> Path:
+    """Local path of the HDF5 file Tiled registered for ``data_key`` (the controller wrote it)."""
+    return Path(urlparse(run[stream][data_key].data_sources()[0].assets[0].data_uri).path)

@@ -5,7 +5,6 @@ from dataclasses import asdict, dataclass
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
-import numpy as np
 
 from operando.devices.apd import CHANNEL_BANDS_NM, CHANNEL_NAMES
 from operando.devices.laser import POWER_RANGE_W, WAVELENGTH_RANGE_NM

@@ -34,11 +34,11 @@ def main(argv=None) -> int:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from urllib.parse import urlparse
 
     from operando.analysis.volume import threshold_volumes
     from operando.devices.potentiostat import Potentiostat
     from operando.engine.instrument import simulated_instrument
+    from operando.engine.readback import frame_file
     from operando.engine.session import make_run_engine
     from operando.plans import zstack
     from operando.plans.cycling import cell_limits
@@ -81,8 +81,7 @@ def main(argv=None) -> int:
             times.append(t)
             volumes.append(o.volume_um3)
             surface.append(column.max())
-            uri = client["raw"][uid]["primary"]["confocal_apd_reflection"].data_sources()[0].assets[0].data_uri
-            frame_files.append(Path(urlparse(uri).path))
+            frame_files.append(frame_file(client["raw"][uid], "confocal_apd_reflection"))
 
     # Truth for comparison (this script is a demonstration, so it may look): the nearest
     # agglomerate's Delta V / V when each stack was recorded.

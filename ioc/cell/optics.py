@@ -207,12 +207,15 @@ class ConfocalRenderer:
             depth_in = np.clip(depth_um - a_top, 0.0, a_bot - a_top)
             inner = np.exp(-2 * mu_apparent * depth_in)
             through = np.exp(-2 * mu_apparent * (a_bot - a_top))
-            # Lithiation where the focus sits inside the agglomerate (normalised ellipsoidal radius).
-            z_phys = a_top + depth_in * n_p / n_e
-            d = np.stack([p["X"] - agg0.center_um[0], p["Y"] - agg0.center_um[1], z_phys - agg0.center_um[2]])
-            rho = np.sqrt(np.einsum("iyx,ij,jyx->yx", d, g["agg"].shape_matrix, d))
-            centres = (np.arange(len(x_shells)) + 0.5) / len(x_shells)
-            x_local = np.interp(rho, centres, x_shells)
+            if len(x_shells) > 1:
+                # Lithiation where the focus sits inside the agglomerate (normalised ellipsoidal radius).
+                z_phys = a_top + depth_in * n_p / n_e
+                d = np.stack([p["X"] - agg0.center_um[0], p["Y"] - agg0.center_um[1], z_phys - agg0.center_um[2]])
+                rho = np.sqrt(np.einsum("iyx,ij,jyx->yx", d, g["agg"].shape_matrix, d))
+                centres = (np.arange(len(x_shells)) + 0.5) / len(x_shells)
+                x_local = np.interp(rho, centres, x_shells)
+            else:
+                x_local = x_shells[0]
             rho_int = agg0.medium.backscatter_per_um * n_p / n_e * interior_contrast(material, x_local, wavelength_nm)
             sig_p = (r_surface * _specular_collection(g["cos_top"], na, n_e) * plane(depth_um - a_top)
                      + rho_int * area * _window(depth_um, a_top, a_bot, sig) * inner

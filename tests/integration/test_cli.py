@@ -3,13 +3,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from operando.engine.config import Config, ca_environment
+from operando.engine.config import Config
 from operando.engine.processes import wait_for_pvs
 from operando.engine.tiled_server import wait_for_tiled
 

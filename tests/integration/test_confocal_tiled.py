@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ from tiled.queries import Key
 
 from operando.analysis.volume import threshold_volumes
 from operando.engine.config import ca_environment
-from operando.engine.readback import frames_sha256, read_stack
+from operando.engine.readback import frame_file, frames_sha256, read_stack
 from operando.plans import PlanParameterError, zstack
 
 pytestmark = pytest.mark.integration
@@ -60,9 +59,8 @@ def test_piezo_positions_follow_the_requested_planes(stack_run):
 
 def test_threshold_volume_of_the_central_agglomerate_within_15_percent_of_truth(stack_run):
     _, run, _ = stack_run
-    uri = run["primary"]["confocal_apd_reflection"].data_sources()[0].assets[0].data_uri
-    frame_file = Path(urlparse(uri).path)
-    truth = json.loads(frame_file.with_name(frame_file.name + ".truth.json").read_text())
+    path = frame_file(run, "confocal_apd_reflection")
+    truth = json.loads(path.with_name(path.name + ".truth.json").read_text())
     start = run.metadata["start"]
     objects = threshold_volumes(read_stack(run, "confocal_apd_reflection"), STACK["pixel_size_um"],
                                 STACK["z_step_um"], n_medium=start["electrolyte_refractive_index"],

@@ -102,9 +102,8 @@ def test_watchdog_opens_the_circuit_when_the_client_dies(instrument, pstat):
 def test_charging_changes_what_the_microscope_records(instrument, pstat):
     """Potentiostat -> cell state over CA -> APD rendering -> HDF5 -> Tiled, checked on the truth."""
     import h5py
-    from pathlib import Path
-    from urllib.parse import urlparse
 
+    from operando.engine.readback import frame_file, read_stack
     from operando.plans import zstack
 
     RE, scope, raw = instrument["RE"], instrument["scope"], instrument["client"]["raw"]
@@ -114,9 +113,7 @@ def test_charging_changes_what_the_microscope_records(instrument, pstat):
         (uid,) = RE(zstack(scope, 10.0, 18.0, 0.5, **stack))
         instrument["writer"].flush()
         run = raw[uid]
-        uri = run["primary"]["confocal_apd_reflection"].data_sources()[0].assets[0].data_uri
-        path = Path(urlparse(uri).path)
-        return np.asarray(run["primary"]["confocal_apd_reflection"].read()), path
+        return read_stack(run, "confocal_apd_reflection"), frame_file(run, "confocal_apd_reflection")
 
     def truth(path):
         with h5py.File(path.with_name(path.name + ".truth.h5"), "r") as f:

@@ -1,14 +1,18 @@
 """A half cell (cathode vs Li metal) whose current is shared by individual agglomerates.
 
-All agglomerates sit at one electrode potential phi (V vs Li/Li+). Each takes a
-Butler-Volmer current set by its own exchange current (lognormal spread, zero for
-inactive ones) and its surface lithiation; the electrode's total equals the applied
+All agglomerates sit at one electrode potential phi (V vs Li/Li+). Each is a sphere of
+radial shells of primary particles; every shell takes a Butler-Volmer current set by the
+agglomerate's exchange current (lognormal spread, zero for inactive ones), the shell's
+lithiation (exchange_factor), the fraction of it that is wired and wetted (access) and the
+ohmic loss in the pore electrolyte on the way in (agglomerate_rails); neighbouring shells
+also exchange lithium slowly through the solid. The electrode's total equals the applied
 current. The imaged agglomerates are a handful of the electrode's particles: a bulk
 population of representative particles, each standing for many real ones, carries
 the rest of the active mass and so sets phi. Cell voltage = phi + I R_series.
 
-Each step solves diffusion, surface kinetics and the current (or voltage) constraint
-together, linearised once about the start of the step (one Newton step of the coupled
+Each step solves solid exchange, shell kinetics, pore losses and the current (or voltage)
+constraint together (a dense 2n x 2n system per particle, batched), linearised once about the
+start of the step (one Newton step of the coupled
 problem): stable for steps of seconds even where the OCP is steep, and lithium is
 conserved to rounding. Sign convention (Battery Data Format): charging current
 positive = delithiation of the cathode.
@@ -21,9 +25,10 @@ import numpy as np
 from scipy.optimize import brentq
 
 from .electrode import Electrode
-from .intercalation import FARADAY_C_MOL, GAS_J_MOL_K, MATERIALS
+from .intercalation import FARADAY_C_MOL, GAS_J_MOL_K, MATERIALS, exchange_factor
 from .ocp import OCP
-from .solid_diffusion import SphericalDiffusion, solve_tridiagonal
+from .agglomerate_rails import rail_matrix
+from .solid_diffusion import SphericalDiffusion
 
 TEMPERATURE_K = 298.15
 K_BV = FARADAY_C_MOL / (2 * GAS_J_MOL_K * TEMPERATURE_K)      # 1/V, symmetric Butler-Volmer
@@ -62,6 +67,10 @@ class HalfCell:
         self.counts = np.where(self.imaged, 1.0, bulk_count)
         self.solid = SphericalDiffusion(np.concatenate([imaged_r, bulk_r]), m.diffusivity, m.c_max_mol_m3,
                                         m.x_pristine, n_shells)
+        s = self.solid
+        self.shell_area_m2 = m.specific_area_m2_m3 * s.volumes_m3           # primary-particle surface per shell
+        self.shell_current_a = np.zeros_like(s.x)
+        self.rails = rail_matrix(s, m.pore_conductivity_s_m)
         self.particle_current_a = np.zeros(active.size)
         self.reading = CellReading()
         self.phi_v = self._equilibrium_phi()
@@ -76,71 +85,115 @@ class HalfCell:
     def lithium_mol(self) -> float:
         return float(np.dot(self.counts, self.solid.lithium_mol()))
 
-    def _kinetics(self, phi):
-        """Per particle: reaction current (A), d/dphi and d/dx_surface (A/V, A per unit x)."""
-        xs = self.solid.surface_x
-        u = self.ocp(xs)
-        du_dx = (self.ocp(xs + 1e-4) - self.ocp(xs - 1e-4)) / 2e-4
-        theta = np.clip(xs * (1.0 - xs), 1e-6, 0.25)
-        a_i0 = self.solid.surface_area_m2 * self.material.i0_ref_a_m2 * self.i0_scale * np.sqrt(theta / 0.25)
-        arg = np.clip(K_BV * (phi - u), -40.0, 40.0)
+    def access(self, x: np.ndarray) -> np.ndarray:
+        """(P, n) fraction of each shell's primary particles that can react: wired and wetted
+        through the shells outside it (1 at the surface), for shell lithium fractions x."""
+        s = self.solid
+        per_shell = s.dr_m[:, None] / (self.material.access_length_um(x) * 1e-6)
+        outside = np.cumsum(per_shell[:, ::-1], axis=1)[:, ::-1] - per_shell      # shells m > k
+        return np.exp(-(outside + 0.5 * per_shell))
+
+    def _kinetics(self, phi: float, x: np.ndarray, shell_current: np.ndarray):
+        """Per shell of every particle: Butler-Volmer current (A) at electrode potential phi (V),
+        shell lithium x and pore losses from shell_current (A); its derivatives d/dphi (A/V)
+        and d/dx (A per unit x)."""
+        m = self.material
+        u = self.ocp(x)
+        du_dx = (self.ocp(x + 1e-4) - self.ocp(x - 1e-4)) / 2e-4
+        a_i0 = self.shell_area_m2 * m.i0_ref_a_m2 * self.i0_scale[:, None] * self.access(x) * exchange_factor(x, m)
+        eta = phi - u - np.einsum("pkl,pl->pk", self.rails, shell_current)
+        arg = np.clip(K_BV * eta, -40.0, 40.0)
         current = 2.0 * a_i0 * np.sinh(arg)
         g_phi = 2.0 * a_i0 * K_BV * np.cosh(arg)
         return current, g_phi, -g_phi * du_dx
 
     def _equilibrium_phi(self) -> float:
-        """phi at which the electrode passes no net current."""
-        u = self.ocp(self.solid.surface_x)
-        f = lambda phi: float(np.dot(self.counts, self._kinetics(phi)[0]))  # noqa: E731
+        """phi at which the electrode passes no net current (shell currents at rest)."""
+        x = self.solid.x
+        f = lambda phi: float(np.dot(self.counts, self._kinetics(phi, x, self.shell_current_a)[0].sum(axis=1)))  # noqa: E731
+        u = self.ocp(x)
         return brentq(f, u.min() - 1.0, u.max() + 1.0, xtol=1e-10)
 
     # --- stepping -------------------------------------------------------------------------
-    MAX_SURFACE_CHANGE = 0.02     # largest change of a surface-shell x accepted in one linearised step
-    MAX_POTENTIAL_CHANGE_V = 0.5  # largest change of the electrode potential in one linearised step
+    MAX_SHELL_CHANGE = 0.02       # largest change of any shell's x accepted in one step
+    MAX_POTENTIAL_CHANGE_V = 0.5  # largest change of the electrode potential in one step
     # (above any kinetic overpotential jump at a current step; below a collapse at full surfaces)
+    NEWTON_TOLERANCE_V = 5e-4     # accepted overpotential error of the kinetics at the end of a step
+    NEWTON_ITERATIONS = 6
 
-    def _advance(self, dt_s: float, current_a: float | None = None, voltage_v: float | None = None,
-                 depth: int = 0) -> float:
-        """One linearised step; halves itself (up to 8 times) where a surface would change too fast or leave (0, 1),
-        or the electrode potential would jump."""
+    def _newton(self, dt_s, current_a, voltage_v, x_it, j_it, phi_it, sub, diag, sup, cap):
+        """One Newton iteration of the implicit step about (x_it, j_it, phi_it): new (x, j, phi)."""
         s = self.solid
+        n = s.n
         fc = FARADAY_C_MOL * s.c_max
-        i0, g_phi, g_x = self._kinetics(self.phi_v)
-        sub, diag, sup, cap = s.matrix(dt_s)
-        diag[:, -1] += g_x / fc
-        x_n0 = s.surface_x.copy()
-        rhs = cap * s.x
-        e_n = np.zeros_like(rhs)
-        e_n[:, -1] = 1.0
-        y = solve_tridiagonal(sub, diag, sup, rhs - ((i0 - g_x * x_n0) / fc)[:, None] * e_n)
-        z = solve_tridiagonal(sub, diag, sup, -(g_phi / fc)[:, None] * e_n)
-        s0 = np.dot(self.counts, i0 + g_x * (y[:, -1] - x_n0))
-        s1 = np.dot(self.counts, g_phi + g_x * z[:, -1])
+        bv, g_phi, g_x = self._kinetics(phi_it, x_it, j_it)
+        # Unknowns per particle: shell x (n) and shell current / (F c_max) (n), from
+        #   solid exchange:  T x + J = cap x_old
+        #   kinetics:        -(g_x/fc) x + (I + G M) J = (bv + G M j_it - g_x x_it)/fc + (G/fc) dphi
+        p = x_it.shape[0]
+        a = np.zeros((p, 2 * n, 2 * n))
+        idx = np.arange(n)
+        a[:, idx, idx] = diag
+        a[:, idx[1:], idx[:-1]] = sub[:, 1:]
+        a[:, idx[:-1], idx[1:]] = sup[:, :-1]
+        a[:, idx, n + idx] = 1.0
+        a[:, n + idx, idx] = -g_x / fc
+        a[:, n:, n:] = g_phi[:, :, None] * self.rails
+        a[:, n + idx, n + idx] += 1.0
+        rhs = np.zeros((p, 2 * n, 2))
+        rhs[:, :n, 0] = cap * s.x
+        rhs[:, n:, 0] = (bv + g_phi * np.einsum("pkl,pl->pk", self.rails, j_it) - g_x * x_it) / fc
+        rhs[:, n:, 1] = g_phi / fc
+        sol = np.linalg.solve(a, rhs)
+        y, z = sol[..., 0], sol[..., 1]
+        s0 = np.dot(self.counts, y[:, n:].sum(axis=1)) * fc
+        s1 = np.dot(self.counts, z[:, n:].sum(axis=1)) * fc
         if voltage_v is None:
             d_phi = (current_a - s0) / s1
         else:
             r = self.series_resistance_ohm
-            d_phi = (voltage_v - self.phi_v - r * s0) / (1.0 + r * s1)
-        x_new = y + d_phi * z
-        too_fast = (np.max(np.abs(x_new[:, -1] - x_n0)) > self.MAX_SURFACE_CHANGE
-                    or x_new[:, -1].max() >= 1.0 or x_new[:, -1].min() <= 0.0
-                    or abs(d_phi) > self.MAX_POTENTIAL_CHANGE_V)
+            d_phi = (voltage_v - phi_it - r * s0) / (1.0 + r * s1)
+        phi = phi_it + d_phi
+        limited = abs(phi - self.phi_v) > self.MAX_POTENTIAL_CHANGE_V
+        if limited:
+            # Even the shortest step cannot carry the imposed current (particles full or empty):
+            # the potential moves by its bound and the current is what the particles take,
+            # as an instrument at its compliance would deliver.
+            phi = self.phi_v + float(np.clip(phi - self.phi_v, -self.MAX_POTENTIAL_CHANGE_V,
+                                             self.MAX_POTENTIAL_CHANGE_V))
+        new = y + (phi - phi_it) * z
+        return new[:, :n], new[:, n:] * fc, phi, limited
+
+    def _advance(self, dt_s: float, current_a: float | None = None, voltage_v: float | None = None,
+                 depth: int = 0) -> float:
+        """One implicit step (Newton until the kinetics hold within NEWTON_TOLERANCE_V); halves
+        itself (up to 8 times) where a shell would change too fast or leave (0, 1), the electrode
+        potential would jump, or Newton does not settle."""
+        s = self.solid
+        sub, diag, sup, cap = s.matrix(dt_s)
+        x, j, phi = s.x, self.shell_current_a, self.phi_v
+        settled = False
+        for _ in range(self.NEWTON_ITERATIONS):
+            x, j, phi, limited = self._newton(dt_s, current_a, voltage_v, x, j, phi, sub, diag, sup, cap)
+            if x.max() >= 1.0 or x.min() <= 0.0:
+                break
+            bv, g_phi, _ = self._kinetics(phi, x, j)
+            error_v = np.abs(bv - j) / np.maximum(g_phi, 1e-300)
+            if np.max(np.where(g_phi > 0, error_v, 0.0)) < self.NEWTON_TOLERANCE_V:
+                settled = True
+                break
+        too_fast = (not settled or np.max(np.abs(x - s.x)) > self.MAX_SHELL_CHANGE
+                    or x.max() >= 1.0 or x.min() <= 0.0 or limited)
         if too_fast and depth < 8:
             self._advance(dt_s / 2, current_a, voltage_v, depth + 1)
             return self._advance(dt_s / 2, current_a, voltage_v, depth + 1)
-        limited = abs(d_phi) > self.MAX_POTENTIAL_CHANGE_V
-        if limited:
-            # Even the shortest step cannot carry the imposed current (surfaces full or empty):
-            # the potential moves by its bound and the current is what the particles take,
-            # as an instrument at its compliance would deliver.
-            d_phi = float(np.clip(d_phi, -self.MAX_POTENTIAL_CHANGE_V, self.MAX_POTENTIAL_CHANGE_V))
-            x_new = y + d_phi * z
-        s.x = x_new
-        self.particle_current_a = i0 + g_phi * d_phi + g_x * (x_new[:, -1] - x_n0)
+        s.x = x
+        self.shell_current_a = j
+        self.particle_current_a = j.sum(axis=1)
         # Galvanostatic: the particle currents add up to the imposed current (to rounding).
         total = (float(current_a) if voltage_v is None and not limited
                  else float(np.dot(self.counts, self.particle_current_a)))
-        self.phi_v += d_phi
+        self.phi_v = phi
         rd = self.reading
         rd.time_s += dt_s
         rd.current_a = total
@@ -151,13 +204,14 @@ class HalfCell:
     def snapshot(self):
         """Everything a step changes, to undo it (used to land on voltage cut-offs)."""
         r = self.reading
-        return (self.solid.x.copy(), self.phi_v, self.particle_current_a.copy(),
+        return (self.solid.x.copy(), self.phi_v, self.shell_current_a.copy(),
                 CellReading(r.time_s, r.current_a, r.voltage_v, r.charge_c))
 
     def restore(self, snap) -> None:
         x, self.phi_v, currents, reading = snap
         self.solid.x = x.copy()
-        self.particle_current_a = currents.copy()
+        self.shell_current_a = currents.copy()
+        self.particle_current_a = currents.sum(axis=1)
         self.reading = CellReading(reading.time_s, reading.current_a, reading.voltage_v, reading.charge_c)
 
     def step_current(self, current_a: float, dt_s: float) -> float:

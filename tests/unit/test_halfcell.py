@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from operando.ioc.cell.electrode import build_electrode
+from operando.ioc.cell.fronts import galvanostatic_front
 from operando.ioc.cell.halfcell import HalfCell
 from operando.ioc.cell.intercalation import FARADAY_C_MOL
 from operando.ioc.cell.ocp import OCP
@@ -121,3 +122,33 @@ def test_large_steps_at_5c_between_cut_offs_stay_finite_and_bounded():
     # step that crosses the cut-off, where the imposed current has nowhere left to go, may overfill.
     inside = [(lo, hi) for v, lo, hi in extremes if v > 2.8]
     assert min(lo for lo, _ in inside) > 0.0 and max(hi for _, hi in inside) < 1.0
+
+
+def _fronts(material, c_rate, top, bottom, dt_s=10.0):
+    cell = HalfCell(build_electrode(seed=1, material=material))
+    k = int(np.nonzero(cell.imaged & (cell.i0_scale > 0))[0][0])
+    out = galvanostatic_front(cell, k, c_rate, top, dt_s=dt_s)
+    for _ in range(30):
+        cell.rest(60.0)
+    return out, galvanostatic_front(cell, k, -c_rate, bottom, dt_s=dt_s)
+
+
+def test_lco_delithiation_front_speeds_up_with_rate_and_lithiation_is_uniform():
+    """Seed 000 Fig. 4b-d: LCO delithiates surface-to-core at 2-6 nm/s, faster at higher rate; it
+    lithiates all depths together (beyond the 60-100 s time resolution)."""
+    slow_out, slow_back = _fronts("LCO", 0.5, 4.2, 3.0)
+    fast_out, fast_back = _fronts("LCO", 2.0, 4.2, 3.0)
+    v_slow, v_fast = slow_out["velocity_m_s"] * 1e9, fast_out["velocity_m_s"] * 1e9
+    assert 1.0 < v_slow < 4.0 and 3.0 < v_fast < 8.0          # nm/s, surface first (positive)
+    assert v_fast > 2.0 * v_slow
+    assert slow_out["spread_s"] > 300
+    for back in (slow_back, fast_back):
+        assert back["spread_s"] < 60
+
+
+def test_nmc811_fronts_run_from_the_surface_both_ways():
+    """Seed 000 Fig. 4a, c: NMC811 delithiates and lithiates surface-to-core at 2-6 nm/s (1C)."""
+    out, back = _fronts("NMC811", 1.0, 4.3, 2.8)
+    for f in (out, back):
+        assert 1.5 < f["velocity_m_s"] * 1e9 < 8.0
+        assert f["spread_s"] > 200

@@ -21,7 +21,7 @@ from caproto.server import PVGroup, SubGroup, pvproperty
 from .cell.confocal import ConfocalSample, Illumination
 from .cell.electrode import build_electrode
 from .cell.optics import PixelGrid
-from .cell.state import unpack_state
+from .cell.state import CellState, unpack_state
 from .cell.truth import STATE_TRUTH_SUFFIX, TRUTH_SUFFIX, append_state_truth, electrode_truth, write_truth
 from .common import ioc_arguments, ranged, serve, text
 from .frame_writer import FrameFileWriter
@@ -71,7 +71,7 @@ class ApdIOC(PVGroup):
         self.sample = sample
         self.cell_state_pv = cell_state_pv
         self._cell_state = None              # caproto client PV, connected lazily
-        self._last_state: tuple[float, dict] = (float("nan"), {})
+        self._last_state = CellState(float("nan"), float("nan"), {})
         self.rng = np.random.default_rng(noise_seed)
         self._remote = {
             "wavelength": laser_prefix + "Wavelength_RBV", "power": laser_prefix + "Power_RBV",
@@ -108,7 +108,7 @@ class ApdIOC(PVGroup):
                              pulsed=int(values["mode"]) == 1, shutter_open=int(values["shutter"]) == 1)
         return grid, light, float(values["dwell"]), float(values["frame_time"])
 
-    async def _lithiation(self) -> tuple[float, dict]:
+    async def _lithiation(self) -> CellState:
         """The cell state published by the potentiostat; the last one seen if it is unreachable
         (the cell then sits at open circuit and changes slowly), pristine if never seen."""
         if self.cell_state_pv is None:
@@ -129,15 +129,15 @@ class ApdIOC(PVGroup):
             write_truth(path.with_name(path.name + TRUTH_SUFFIX), electrode_truth(self.sample.electrode))
         return self._writer
 
-    def _record_plane(self, grid, light, dwell, z_um, channels, lithiation):
-        cell_time_s, states = lithiation
-        frames = self.sample.acquire(grid, z_um, light, dwell, channels, self.rng, states)
+    def _record_plane(self, grid, light, dwell, z_um, channels, lithiation: CellState):
+        cell_time_s = lithiation.time_s
+        frames = self.sample.acquire(grid, z_um, light, dwell, channels, self.rng, lithiation.agglomerates)
         writer = self._current_writer()
         sums = writer.append(frames, {"z_um": z_um, "wavelength_nm": light.wavelength_nm,
                                       "power_w": light.power_w, "dwell_s": dwell,
                                       "timestamp": time.time(), "cell_time_s": cell_time_s})
         append_state_truth(writer.path.with_name(writer.path.name + STATE_TRUTH_SUFFIX),
-                           writer.frames_written - 1, cell_time_s, states)
+                           writer.frames_written - 1, lithiation, self.sample.electrode)
         return frames, sums, writer.frames_written
 
     @acquire.putter

@@ -22,7 +22,7 @@ from caproto.server import PVGroup, pvproperty
 
 from .cell.electrode import build_electrode
 from .cell.halfcell import HalfCell
-from .cell.state import halfcell_states, pack_state
+from .cell.state import halfcell_state
 from .common import ioc_arguments, ranged, serve, text
 from .sample_buffer import SampleRing
 from .technique import TechniqueRunner
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 BUFFER_WINDOW = 10000           # samples per Buf:* read
 BUFFER_CAPACITY = 2_000_000     # samples kept in the IOC (112 MB; 33 min at 1 kHz, 55 h at 10 Hz)
+MIN_TICK_S = 0.02
 MAX_CURRENT_A = 0.6             # Gamry Reference 600
 STATES = ["Idle", "Running", "Done", "Aborted"]
 
@@ -71,7 +72,7 @@ class PotentiostatIOC(PVGroup):
     v_max = pvproperty(value=0.0, name="VMax_RBV", read_only=True, units="V", precision=3)
     max_current = pvproperty(value=MAX_CURRENT_A, name="MaxCurrent_RBV", read_only=True, units="A", precision=3)
     cell_state = pvproperty(value=[0.0] * 3, dtype=float, max_length=8192, name="CellState_RBV", read_only=True,
-                            doc="Imaged agglomerates' lithiation profiles and volume changes (ioc.cell.state)")
+                            doc="Electrode x, imaged agglomerates' lithiation profiles, volume changes and salt around them (ioc.cell.state)")
     buf_start = pvproperty(value=0, name="BufStart", doc="First sequence number to load into Buf:*")
     buf_n = pvproperty(value=0, name="Buf:N_RBV", read_only=True, doc="Valid samples in Buf:*")
     buf_seq = _array("Buf:SeqNum", int, "Sequence numbers")
@@ -112,7 +113,9 @@ class PotentiostatIOC(PVGroup):
         await self.voltage.write(self.cell.reading.voltage_v)
         last = time.monotonic()
         while True:
-            await asyncio.sleep(1.0 / self.sample_rate.value)
+            # Tick at the sample rate, but no faster than 50 Hz: samples between ticks are
+            # interpolated by the runner, and the event loop stays free for CA clients.
+            await asyncio.sleep(min(max(1.0 / self.sample_rate.value, MIN_TICK_S), 0.1))
             now = time.monotonic()
             dt_cell = (now - last) * self.accel.value
             last = now
@@ -145,7 +148,7 @@ class PotentiostatIOC(PVGroup):
         await self.cycle.write(self.runner.cycle)
         await self.step_index.write(self.runner.step_index)
         await self.seq_num.write(self.runner.seq_num - 1)
-        await self.cell_state.write(pack_state(r.time_s, halfcell_states(self.cell)))
+        await self.cell_state.write(halfcell_state(self.cell))
         step = self.runner.step
         if step is not None and step.get("text") != self.step_text.value:
             await self.step_text.write(step["text"][:255])

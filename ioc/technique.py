@@ -2,7 +2,9 @@
 
 Pure logic, no EPICS: given a HalfCell and a technique (see
 ``operando.plans.protocol.to_technique``), ``advance(dt)`` moves cell time forward and
-returns the telemetry samples taken every ``sample_interval_s`` of cell time. Counters
+returns the telemetry samples taken every ``sample_interval_s`` of cell time, interpolated
+linearly inside a physics sub-step (the cell model needs no 1 ms steps to be sampled at 1 kHz)
+and exact at every step end. Counters
 (sequence number, cycle, step index) never reset; charge is the net charge passed,
 charging positive (Battery Data Format). Cut-offs are checked on every physics sub-step
 (at most ``max_substep_s``) and end the step there; compliance outside the technique's
@@ -11,6 +13,8 @@ voltage window ends the whole technique at open circuit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .cell.halfcell import CellReading
 
 CUT_OFF_TOLERANCE_V = 0.01   # a step may end at most this far past its voltage cut-off
 MIN_SUBSTEP_S = 0.01
@@ -57,7 +61,9 @@ class TechniqueRunner:
         self.step_charge_c = 0.0
         self.state = "running" if self._steps else "done"
         self.message = ""
-        self._since_sample_s = 0.0
+        self._last_sample_s = 0.0
+        self._grid = (0.0, sample_interval_s)      # (anchor time, interval) of the sampling grid
+        self._grid_k = 0
         self._started = False
 
     @property
@@ -72,11 +78,35 @@ class TechniqueRunner:
     def cycle(self) -> int:
         return self.cycle_offset + (self._steps[min(self._k, len(self._steps) - 1)][0] if self._steps else 0)
 
-    def _sample(self) -> Sample:
-        r = self.cell.reading
+    def _sample(self, reading=None, on_grid: bool = False) -> Sample:
+        r = reading or self.cell.reading
         s = Sample(self.seq_num, r.time_s, r.voltage_v, r.current_a, r.charge_c, self.cycle, self.step_index)
         self.seq_num += 1
+        self._last_sample_s = r.time_s
+        if on_grid:
+            self._grid_k += 1
+        else:                       # an exact sample (start, step end) anchors the sampling grid
+            self._grid = (r.time_s, self.sample_interval_s)
+            self._grid_k = 0
         return s
+
+    def _samples_between(self, r0, r1) -> list[Sample]:
+        """Samples due in (r0.time_s, r1.time_s], linearly interpolated between the two readings.
+        Sample times are anchor + k * interval (no accumulated rounding over long runs)."""
+        if self._grid[1] != self.sample_interval_s:          # the rate changed: re-anchor
+            self._grid, self._grid_k = (self._last_sample_s, self.sample_interval_s), 0
+        out = []
+        span = r1.time_s - r0.time_s
+        while span > 0:
+            t = self._grid[0] + (self._grid_k + 1) * self._grid[1]
+            if t > r1.time_s + 1e-9:
+                break
+            f = min(max((t - r0.time_s) / span, 0.0), 1.0)
+            out.append(self._sample(CellReading(time_s=t, voltage_v=r0.voltage_v + f * (r1.voltage_v - r0.voltage_v),
+                                                current_a=r0.current_a + f * (r1.current_a - r0.current_a),
+                                                charge_c=r0.charge_c + f * (r1.charge_c - r0.charge_c)),
+                                    on_grid=True))
+        return out
 
     def _physics(self, step, dt):
         if step["kind"] == "cc":
@@ -140,12 +170,14 @@ class TechniqueRunner:
         remaining = dt_s
         while remaining > 1e-12 and self.state == "running":
             step = self.step
-            dt = min(remaining, self.max_substep_s, self.sample_interval_s - self._since_sample_s)
+            dt = min(remaining, self.max_substep_s)
             limit = step.get("max_duration_s") or step.get("duration_s")
             if limit is not None:
                 dt = min(dt, limit - self.step_time_s)
             dt = max(min(dt, self._time_to_cut_off(step)), 1e-9)
-            v_before = self.cell.reading.voltage_v
+            r = self.cell.reading
+            before = CellReading(time_s=r.time_s, current_a=r.current_a, voltage_v=r.voltage_v, charge_c=r.charge_c)
+            v_before = before.voltage_v
             snap = self.cell.snapshot()
             self._physics(step, dt)
             if self._overshoot_v(step) > CUT_OFF_TOLERANCE_V and dt > MIN_SUBSTEP_S:
@@ -158,16 +190,16 @@ class TechniqueRunner:
             remaining -= dt
             self.step_time_s += dt
             self.step_charge_c += self.cell.reading.current_a * dt
-            self._since_sample_s += dt
             v = self.cell.reading.voltage_v
+            samples += self._samples_between(before, self.cell.reading)
             if not self.window[0] - 0.5 <= v <= self.window[1] + 0.5:
-                samples.append(self._sample())
+                if self._last_sample_s < self.cell.reading.time_s - 1e-9:
+                    samples.append(self._sample())
                 self.abort(f"compliance: {v:.3f} V outside the window {self.window} +- 0.5 V")
                 break
             end = self._finished(step)
-            if self._since_sample_s >= self.sample_interval_s - 1e-9 or end:
+            if end and self._last_sample_s < self.cell.reading.time_s - 1e-9:
                 samples.append(self._sample())
-                self._since_sample_s = 0.0
             if end:
                 self._dv_dt = 0.0
                 self._k += 1

@@ -9,9 +9,10 @@ from .apd import CHANNELS, photon_rate_cps
 from .electrode import Electrode
 from .optics import ConfocalOptics, ConfocalRenderer, PixelGrid
 
-# Two-photon-excited fluorescence of LiPF6 in EC/DMC: detected photons/s per W^2
-# of average pulsed power, per mol/L of salt, in bulk electrolyte at 1020 nm.
-TPEF_CPS_PER_W2_PER_M = 1.2e11
+# Two-photon-excited fluorescence of 1 M LiPF6 in EC/DMC: detected photons/s per W^2 of
+# average pulsed power, in bulk electrolyte at 1020 nm; other concentrations scale with
+# electrolyte.tpef_relative (monotonic over 0.01-4 M).
+TPEF_CPS_PER_W2_AT_1M = 1.2e11
 # Surface of the objective focus relative to the piezo scale: the piezo reading
 # at which the focus sits on the coverslip/electrolyte interface (um).
 COVERSLIP_PIEZO_UM = 10.0
@@ -67,9 +68,9 @@ class ConfocalSample:
         if "fluorescence" in channels and light.pulsed:
             eff = tpef_efficiency(light.wavelength_nm)
             if eff > 0:
-                rates["fluorescence"] += (TPEF_CPS_PER_W2_PER_M * light.power_w ** 2 * eff
-                                          * self.salt_concentration_m
-                                          * r.electrolyte_fraction(depth, light.wavelength_nm, states))
+                rates["fluorescence"] += (TPEF_CPS_PER_W2_AT_1M * light.power_w ** 2 * eff
+                                          * r.fluorescent_salt(depth, light.wavelength_nm, states,
+                                                               self.salt_concentration_m))
         return rates
 
     def acquire(self, grid: PixelGrid, piezo_z_um: float, light: Illumination, dwell_s: float,

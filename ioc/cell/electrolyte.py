@@ -8,10 +8,13 @@ excess concentration dC(r, t) obeys spherical diffusion for a < r < a + L with t
 (1 - t+) i / F at r = a (i: the agglomerate's reaction current per outer area) and dC = 0 at
 a + L (the far electrolyte).
 
-The effective diffusivity in the host next to a particle is the one free parameter: with
-LP30's bulk D (3e-10 m^2/s) the excess at C/2 would be ~1e-5 M; the seed measures ~0.25 M
-decaying over ~1.5 um. The host's binder-filled pores are the plausible cause; D_HOST_M2_S
-is set so a ~2.3 um LCO agglomerate reaches that magnitude at C/2 (docs/cell-electrochemistry.md).
+The effective diffusivity in the host next to a particle and the reach are the two free
+parameters: with LP30's bulk D (3e-10 m^2/s) the excess at C/2 would be ~1e-5 M; the seed
+measures ~0.25 M decaying over ~1.5 um. The host's binder-filled pores are the plausible
+cause. D_HOST_M2_S and REACH_M are set so that a 2.3 um LCO agglomerate reaches +0.26 M at the
+top of a C/2 charge, decaying by e over 1.6 um, and relaxes within ~15 min at open circuit
+(docs/cell-electrochemistry.md; the seed's weak rate dependence, +0.3 M at 2C, is not
+reproduced: here the excess is proportional to the particle's current).
 """
 from __future__ import annotations
 
@@ -21,9 +24,20 @@ from .intercalation import FARADAY_C_MOL
 from .solid_diffusion import solve_tridiagonal
 
 T_PLUS = 0.38                  # Li+ transference number of LiPF6 in EC/DMC (Valoen & Reimers 2005)
-D_HOST_M2_S = 1.6e-14          # effective salt diffusivity in the host around agglomerates (calibrated, see above)
-REACH_M = 10e-6                # distance from the particle surface to the far electrolyte
+D_HOST_M2_S = 1.0e-14          # effective salt diffusivity in the host around agglomerates (calibrated, see above)
+REACH_M = 4e-6                # distance from the particle surface to the far electrolyte
 BULK_SALT_M = 1.0              # mol/L, LP30
+
+
+def liquid_edges_fraction(n_shells: int = 40) -> np.ndarray:
+    """Shell edges as fractions of the reach, finer next to the surface where the gradient is."""
+    return np.linspace(0.0, 1.0, n_shells + 1) ** 2
+
+
+def liquid_distances_m(n_shells: int = 40, reach_m: float = REACH_M) -> np.ndarray:
+    """Distance (m) of each liquid shell centre from the particle surface (same for every particle)."""
+    f = liquid_edges_fraction(n_shells)
+    return reach_m * 0.5 * (f[:-1] + f[1:])
 
 
 class ElectrolyteShells:
@@ -34,8 +48,7 @@ class ElectrolyteShells:
         self.radii_m = np.asarray(radii_m, dtype=float)
         self.diffusivity_m2_s = diffusivity_m2_s
         self.bulk_mol_m3 = bulk_m * 1000.0
-        # Shells finer next to the surface, where the gradient is.
-        frac = np.linspace(0.0, 1.0, n_shells + 1) ** 2
+        frac = liquid_edges_fraction(n_shells)
         self.edges_m = self.radii_m[:, None] + reach_m * frac[None, :]
         self.centres_m = 0.5 * (self.edges_m[:, :-1] + self.edges_m[:, 1:])
         self.volumes_m3 = 4.0 / 3.0 * np.pi * (self.edges_m[:, 1:] ** 3 - self.edges_m[:, :-1] ** 3)

@@ -25,6 +25,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from .electrode import Electrode
+from .electrolyte import ElectrolyteShells
 from .intercalation import FARADAY_C_MOL, GAS_J_MOL_K, MATERIALS, exchange_factor
 from .ocp import OCP
 from .agglomerate_rails import rail_matrix
@@ -72,6 +73,7 @@ class HalfCell:
         self.shell_current_a = np.zeros_like(s.x)
         self.rails = rail_matrix(s, m.pore_conductivity_s_m)
         self.particle_current_a = np.zeros(active.size)
+        self.electrolyte = ElectrolyteShells(imaged_r)
         self.reading = CellReading()
         self.phi_v = self._equilibrium_phi()
         self.reading.voltage_v = self.phi_v
@@ -194,6 +196,7 @@ class HalfCell:
         total = (float(current_a) if voltage_v is None and not limited
                  else float(np.dot(self.counts, self.particle_current_a)))
         self.phi_v = phi
+        self.electrolyte.step(self.particle_current_a[self.imaged], dt_s)
         rd = self.reading
         rd.time_s += dt_s
         rd.current_a = total
@@ -204,12 +207,13 @@ class HalfCell:
     def snapshot(self):
         """Everything a step changes, to undo it (used to land on voltage cut-offs)."""
         r = self.reading
-        return (self.solid.x.copy(), self.phi_v, self.shell_current_a.copy(),
+        return (self.solid.x.copy(), self.phi_v, self.shell_current_a.copy(), self.electrolyte.excess.copy(),
                 CellReading(r.time_s, r.current_a, r.voltage_v, r.charge_c))
 
     def restore(self, snap) -> None:
-        x, self.phi_v, currents, reading = snap
+        x, self.phi_v, currents, excess, reading = snap
         self.solid.x = x.copy()
+        self.electrolyte.excess = excess.copy()
         self.shell_current_a = currents.copy()
         self.particle_current_a = currents.sum(axis=1)
         self.reading = CellReading(reading.time_s, reading.current_a, reading.voltage_v, reading.charge_c)
@@ -230,6 +234,12 @@ class HalfCell:
     # --- what the microscope sees --------------------------------------------------------
     def mean_x(self) -> np.ndarray:
         return self.solid.mean_x()
+
+    def electrode_x(self) -> float:
+        """Lithium fraction of the whole electrode (active particles and their representatives)."""
+        sites = np.sum(self.solid.volumes_m3, axis=1)
+        w = self.counts * sites * (self.i0_scale > 0)
+        return float(np.dot(w, self.mean_x()) / w.sum())
 
     def volume_change(self) -> np.ndarray:
         """Delta V / V of every simulated agglomerate relative to its pristine state."""

@@ -16,6 +16,7 @@ from scipy.ndimage import gaussian_filter
 from scipy.special import erf
 
 from .electrode import Electrode
+from .electrolyte import BULK_SALT_M, REACH_M, tpef_relative
 from .intercalation import MATERIALS
 from .materials import CARBON_MATRIX, COVERSLIP, IMMERSION_OIL, LP30, MATRIX_POROSITY, fresnel_reflectance
 from .reflectivity import interior_contrast, particle_index
@@ -144,6 +145,18 @@ class ConfocalRenderer:
             texture = _Texture(agg.texture_seed, correlation_um=0.8, sigma=0.6)
             self._particles.append(dict(agg=agg, slice=sl, X=X, Y=Y, texture=texture,
                                         xy=texture.xy_factor(X, Y), geometry=None, scale=None))
+        # Boxes reaching as far as the salt field around each agglomerate.
+        self._salt_boxes = []
+        reach = REACH_M * 1e6
+        for agg in electrode.agglomerates:
+            hx, hy = agg.xy_half_extent_um
+            ix = np.nonzero(np.abs(x - agg.center_um[0]) <= hx * 1.1 + reach)[0]
+            iy = np.nonzero(np.abs(y - agg.center_um[1]) <= hy * 1.1 + reach)[0]
+            if ix.size and iy.size:
+                sl = (slice(iy[0], iy[-1] + 1), slice(ix[0], ix[-1] + 1))
+                X, Y = np.meshgrid(x[sl[1]], y[sl[0]])
+                self._salt_boxes.append(dict(agg=agg, slice=sl, X=X, Y=Y,
+                                             radius_um=float(np.prod(agg.semi_axes_um)) ** (1 / 3)))
         self._matrix_texture = _Texture(electrode.seed + 7919, correlation_um=0.5, sigma=0.9)
         self._matrix_xy = self._matrix_texture.xy_factor(*np.meshgrid(x, y))
 
@@ -229,11 +242,9 @@ class ConfocalRenderer:
         px_sigma = opt.lateral_fwhm_um(wavelength_nm) * FWHM_TO_SIGMA / self.grid.pixel_size_um
         return gaussian_filter(img, px_sigma, mode="nearest")
 
-    def electrolyte_fraction(self, depth_um: float, wavelength_nm: float, states: dict | None = None) -> np.ndarray:
-        """Liquid electrolyte fraction in the two-photon focal volume, weighted by the
-        round-trip attenuation in the host (0-1)."""
-        opt = self.optics
-        sig = opt.axial_fwhm_um(wavelength_nm) * FWHM_TO_SIGMA
+    def _liquid(self, depth_um: float, wavelength_nm: float, states: dict | None) -> np.ndarray:
+        """Unblurred liquid fraction in the axial focal window, host attenuation included."""
+        sig = self.optics.axial_fwhm_um(wavelength_nm) * FWHM_TO_SIGMA
         gap = self.electrode.electrolyte_gap_um
         liquid = (_window(depth_um, 0.0, gap, sig)
                   + MATRIX_POROSITY * _window(depth_um, gap, np.inf, sig)
@@ -244,7 +255,36 @@ class ConfocalRenderer:
             # A particle replaces porous (liquid-filled) host in its columns.
             occupied = np.where(g["inside"], _window(depth_um, a_top, a_bot, sig), 0.0)
             frac[p["slice"]] = np.clip(frac[p["slice"]] - MATRIX_POROSITY * occupied, 0.0, None)
-        px_sigma = opt.lateral_fwhm_um(wavelength_nm) * FWHM_TO_SIGMA / self.grid.pixel_size_um
-        return gaussian_filter(frac, px_sigma, mode="nearest")
+        return frac
 
+    def _blur(self, img: np.ndarray, wavelength_nm: float) -> np.ndarray:
+        px_sigma = self.optics.lateral_fwhm_um(wavelength_nm) * FWHM_TO_SIGMA / self.grid.pixel_size_um
+        return gaussian_filter(img, px_sigma, mode="nearest")
 
+    def electrolyte_fraction(self, depth_um: float, wavelength_nm: float, states: dict | None = None) -> np.ndarray:
+        """Liquid electrolyte fraction in the two-photon focal volume, weighted by the
+        round-trip attenuation in the host (0-1)."""
+        return self._blur(self._liquid(depth_um, wavelength_nm, states), wavelength_nm)
+
+    def salt_m(self, depth_um: float, states: dict | None, bulk_m: float) -> np.ndarray:
+        """Salt concentration (mol/L) in the focal plane at physical depth ~depth_um: the bulk plus
+        each agglomerate's excess at the pixel's distance from its surface."""
+        c = np.full((self.grid.ny, self.grid.nx), float(bulk_m))
+        for p in self._salt_boxes:
+            state = (states or {}).get(p["agg"].label)
+            if state is None or len(state.salt_excess_mol_m3) == 0:
+                continue
+            agg = p["agg"]
+            scale = (1.0 + state.volume_change) ** (1.0 / 3.0)
+            d = np.stack([p["X"] - agg.center_um[0], p["Y"] - agg.center_um[1],
+                          np.full(p["X"].shape, depth_um - agg.center_um[2])])
+            rho = np.sqrt(np.einsum("iyx,ij,jyx->yx", d, agg.shape_matrix, d)) / scale
+            distance_m = np.clip(rho - 1.0, 0.0, None) * p["radius_um"] * scale * 1e-6
+            c[p["slice"]] += np.where(rho >= 1.0, state.salt_m(distance_m) - BULK_SALT_M, 0.0)
+        return c
+
+    def fluorescent_salt(self, depth_um: float, wavelength_nm: float, states: dict | None,
+                         bulk_m: float) -> np.ndarray:
+        """Liquid fraction x relative 2PEF yield of its salt (1 for 1 M), in the focal volume."""
+        liquid = self._liquid(depth_um, wavelength_nm, states)
+        return self._blur(liquid * tpef_relative(self.salt_m(depth_um, states, bulk_m)), wavelength_nm)

@@ -42,12 +42,36 @@ def read_truth(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def append_state_truth(path: Path, frame: int, cell_time_s: float, states: dict) -> None:
-    """Record, for frame ``frame``, the cell time and each imaged agglomerate's lithiation profile
-    x(r) (centre to surface) and volume change it was rendered with."""
+def front_depth_um(x_shells, radius_um: float, threshold: float = 0.02) -> float:
+    """Depth (um) below the surface where x(r) crosses midway between its surface and core values;
+    NaN when they differ by less than ``threshold`` (no front)."""
+    import numpy as np
+
+    x = np.asarray(x_shells, dtype=float)
+    if abs(x[-1] - x[0]) < threshold:
+        return float("nan")
+    n = x.size
+    depth = radius_um * (1.0 - (np.arange(n) + 0.5) / n)          # centre ... surface
+    mid = 0.5 * (x[0] + x[-1])
+    d = (x - mid)[::-1]                                             # surface first
+    sign = np.sign(d[0])
+    k = int(np.argmax(np.sign(d) != sign))
+    f = d[k - 1] / (d[k - 1] - d[k])
+    dd = depth[::-1]
+    return float(dd[k - 1] + f * (dd[k] - dd[k - 1]))
+
+
+def append_state_truth(path: Path, frame: int, state, electrode: Electrode) -> None:
+    """Record, for frame ``frame``, the cell state it was rendered with (``ioc.cell.state.CellState``):
+    cell time (s), electrode lithium fraction, and per imaged agglomerate its lithiation profile
+    x(r) (centre to surface), volume change, front depth (um) and the salt excess (mol/m^3)
+    around it at ``liquid_distance_um``."""
     import h5py
     import numpy as np
 
+    from .electrolyte import liquid_distances_m
+
+    radius = {a.label: float(np.prod(a.semi_axes_um)) ** (1 / 3) for a in electrode.agglomerates}
     with h5py.File(path, "a") as f:
         def append(name, value, shape=()):
             if name not in f:
@@ -57,7 +81,14 @@ def append_state_truth(path: Path, frame: int, cell_time_s: float, states: dict)
                 d.resize(frame + 1, axis=0)
             d[frame] = value
 
-        append("cell_time_s", cell_time_s)
-        for label, s in states.items():
-            append(f"agglomerate_{label}/x_shells", np.asarray(s.x_shells), (len(s.x_shells),))
-            append(f"agglomerate_{label}/volume_change", s.volume_change)
+        append("cell_time_s", state.time_s)
+        append("electrode_x", state.electrode_x)
+        for label, s in state.agglomerates.items():
+            g = f"agglomerate_{label}"
+            append(f"{g}/x_shells", np.asarray(s.x_shells), (len(s.x_shells),))
+            append(f"{g}/volume_change", s.volume_change)
+            append(f"{g}/front_depth_um", front_depth_um(s.x_shells, radius.get(label, np.nan)))
+            if len(s.salt_excess_mol_m3):
+                append(f"{g}/salt_excess_mol_m3", np.asarray(s.salt_excess_mol_m3), (len(s.salt_excess_mol_m3),))
+                if "liquid_distance_um" not in f:
+                    f["liquid_distance_um"] = liquid_distances_m(len(s.salt_excess_mol_m3)) * 1e6

@@ -28,8 +28,9 @@ def test_visible_reflectance_is_not_monotonic():
 
 def test_state_round_trips_through_the_published_array():
     states = [AgglomerateState(3, 0.021, np.linspace(0.9, 0.6, 5)), AgglomerateState(7, -0.1, np.full(5, 0.4))]
-    t, back = unpack_state(pack_state(12.5, states))
-    assert t == 12.5 and set(back) == {3, 7}
+    cell_state = unpack_state(pack_state(12.5, states, electrode_x=0.8))
+    t, back = cell_state.time_s, cell_state.agglomerates
+    assert t == 12.5 and cell_state.electrode_x == 0.8 and set(back) == {3, 7}
     np.testing.assert_array_equal(back[3].x_shells, states[0].x_shells)
     assert back[7].volume_change == -0.1
 

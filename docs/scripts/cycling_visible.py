@@ -75,8 +75,9 @@ def main(argv=None) -> int:
                                      n_immersion=start["optics"]["n_immersion"], n_particle=2.2)
             o = min(objs, key=lambda o: np.hypot(o.centroid_um[0] - target.centroid_um[0],
                                                  o.centroid_um[1] - target.centroid_um[1]))
-            ix = int(round(o.centroid_um[0] / STACK["pixel_size_um"] + (STACK["pixels"][0] - 1) / 2))
-            iy = int(round(o.centroid_um[1] / STACK["pixel_size_um"] + (STACK["pixels"][1] - 1) / 2))
+            # The agglomerate does not move: its surface is read in the same column every time.
+            ix = int(round(target.centroid_um[0] / STACK["pixel_size_um"] + (STACK["pixels"][0] - 1) / 2))
+            iy = int(round(target.centroid_um[1] / STACK["pixel_size_um"] + (STACK["pixels"][1] - 1) / 2))
             column = stack[:, iy - 2:iy + 3, ix - 2:ix + 3].mean(axis=(1, 2))
             times.append(t)
             volumes.append(o.volume_um3)

@@ -62,7 +62,7 @@ class HalfCell:
         self.imaged = np.array([True] * len(aggs) + [False] * n_bulk)
         active = np.array([a.active for a in aggs] + [True] * n_bulk)
         self.i0_scale = np.where(active, rng.lognormal(0.0, 0.5, size=active.size), 0.0)
-        self.volume_factor = np.where(active, np.clip(rng.normal(1.0, 0.3, size=active.size), 0.4, 1.6), 0.0)
+        self.volume_factor = np.where(active, np.clip(rng.normal(1.0, 0.12, size=active.size), 0.75, 1.25), 0.0)
         mass = 4 / 3 * np.pi * np.concatenate([imaged_r, bulk_r]) ** 3 * m.density_kg_m3
         bulk_count = max(active_mass_kg - mass[self.imaged].sum(), 0.0) / mass[~self.imaged].sum()
         self.counts = np.where(self.imaged, 1.0, bulk_count)

@@ -2,7 +2,7 @@
 
 Numbers: c_max from PyBaMM's Ai2020 (LCO, 49943 mol/m^3) and Chen2020 (NMC811, 63104 mol/m^3)
 sets; practical capacities 137 mAh/g (LCO, x 1 -> 0.5) and 200 mAh/g (NMC811 to 4.3 V);
-volume laws from seed 000 (LCO up to +3 % on charge, NMC811 -8 to -12 % mostly between
+volume laws from seed 000 (LCO up to +3 % on charge, NMC811 -10 % +- spread mostly between
 x = 0.7 and 0.3). An agglomerate is a packing of primary particles: each reacts over its own
 surface with an exchange current that rises as lithium leaves (electro-autocatalysis, Park et
 al. 2021), if it is wired and wetted (access length through LCO depends on its insulator-metal
@@ -45,10 +45,11 @@ def lco_volume_change(x) -> np.ndarray:
 
 
 def nmc811_volume_change(x) -> np.ndarray:
-    """Delta V / V of NMC811 relative to x = 1: -12 % at x <= 0.3, changing mostly for 0.7 > x > 0.3."""
+    """Delta V / V of NMC811 relative to x = 1: -10 % at x <= 0.3, changing mostly for 0.7 > x > 0.3
+    (seed 000: -8 to -12 % between agglomerates; the spread is HalfCell.volume_factor)."""
     u = (0.7 - np.asarray(x, dtype=float)) / 0.4
     s = np.clip(u, 0.0, 1.0)
-    return -0.12 * s * s * (3.0 - 2.0 * s)
+    return -0.10 * s * s * (3.0 - 2.0 * s)
 
 
 def lco_wiring_length_um(x) -> np.ndarray:

@@ -152,3 +152,15 @@ def test_nmc811_fronts_run_from_the_surface_both_ways():
     for f in (out, back):
         assert 1.5 < f["velocity_m_s"] * 1e9 < 8.0
         assert f["spread_s"] > 200
+
+
+def test_nmc811_agglomerates_shrink_by_8_to_12_percent_each_their_own():
+    cell = HalfCell(build_electrode(seed=1, material="NMC811"))
+    charge(cell, 0.5, 4.3)
+    dv = cell.volume_change()[cell.imaged & (cell.i0_scale > 0)]
+    assert np.all(dv < -0.07) and np.all(dv > -0.13)            # seed 000: -8 to -12 %
+    assert np.ptp(dv) > 0.02                                       # inter-particle spread
+    x = np.linspace(1.0, 0.2, 81)
+    law = cell.material.volume_change(x)
+    middle = (x <= 0.7) & (x >= 0.3)
+    assert abs(law[middle][-1] - law[middle][0]) > 0.8 * abs(law[-1] - law[0])   # mostly 0.7 > x > 0.3

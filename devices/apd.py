@@ -45,6 +45,7 @@ class ApdController(UnitsInDescribe, Device):
     file_name = Cpt(EpicsSignal, "FileName", string=True, put_complete=True, kind="omitted")
     full_file_name = Cpt(EpicsSignalRO, "FullFileName_RBV", string=True, kind="omitted")
     array_counter = Cpt(EpicsSignalRO, "ArrayCounter_RBV", kind="omitted")
+    keep_frames = Cpt(EpicsSignal, "KeepFrames", put_complete=True, kind="omitted")
     last_z_um = Cpt(EpicsSignalRO, "LastZ_RBV", kind="omitted")
     plane_time_s = Cpt(EpicsSignalRO, "PlaneTime_RBV", kind="omitted")
     status_message = Cpt(EpicsSignalRO, "Status_RBV", string=True, kind="omitted")
@@ -160,6 +161,12 @@ class ApdController(UnitsInDescribe, Device):
                     "seq_nums": {"start": 0, "stop": 0},
                 }
             self._emitted_index = frames
+
+    def resume(self):
+        """After a pause the plan re-acquires the interrupted plane: frames that no event refers to
+        are dropped from the file first, so file index and event stay one to one."""
+        if self._file is not None and self.get_index() > self._emitted_index:
+            self.keep_frames.set(self._emitted_index).wait(10)
 
     def stop(self, *, success=False):
         self.abort.put(1)

@@ -5,6 +5,7 @@ from .apd import ApdController
 from .laser import Laser
 from .piezo import ObjectivePiezo
 from .scanner import Scanner
+from .stage import XYStage
 
 # Fixed optics of the instrument (seed 000 Methods): 1.4 NA oil objective, 0.7 AU pinhole.
 OPTICS = {"numerical_aperture": 1.4, "n_immersion": 1.518, "pinhole_au": 0.7}
@@ -15,6 +16,7 @@ class ConfocalMicroscope(Device):
     scanner = Cpt(Scanner, "SCAN:")
     piezo = Cpt(ObjectivePiezo, "PZ:")
     apd = Cpt(ApdController, "APD:")
+    xy = Cpt(XYStage, "STAGE:")
 
     optics = OPTICS
 

@@ -16,3 +16,8 @@ class Laser(UnitsInDescribe, Device):
     shutter = Cpt(EpicsSignal, "Shutter_RBV", write_pv="Shutter", put_complete=True, string=True,
                   kind="config")
     mode = Cpt(EpicsSignal, "Mode_RBV", write_pv="Mode", put_complete=True, string=True, kind="config")
+
+    def unstage(self):
+        """A plan that staged the laser leaves the shutter closed, however it ends."""
+        self.shutter.set("Closed").wait(5)
+        return super().unstage()

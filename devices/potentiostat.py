@@ -70,7 +70,7 @@ class Potentiostat(UnitsInDescribe, Device):
     def __init__(self, *args, stream_name: str = "potentiostat", **kwargs):
         super().__init__(*args, **kwargs)
         self.stream_name = stream_name
-        self._first = self._last = None
+        self._first = self._last = self._next = None
         self._heartbeat_stop = threading.Event()
         self._heartbeat_thread = None
 
@@ -91,7 +91,7 @@ class Potentiostat(UnitsInDescribe, Device):
                 status.set_exception(RuntimeError(f"{self.name}: technique refused: "
                                                   f"{self.message.get(use_monitor=False)}"))
                 return
-            self._first = int(self.run_start_seq.get(use_monitor=False))
+            self._first = self._next = int(self.run_start_seq.get(use_monitor=False))
             self._last = None
             self._start_heartbeat()
             status.set_finished()
@@ -146,14 +146,34 @@ class Potentiostat(UnitsInDescribe, Device):
         return out
 
     def collect(self):
-        """One event per sample of the technique, in order; timestamps are the collection time."""
-        if self._first is None or self._last is None:
-            raise RuntimeError(f"{self.name}: collect before the technique completed")
-        samples = self.read_samples(self._first, self._last)
+        """One event per sample of the technique not collected yet, in order (timestamps: collection
+        time). May be called while the technique runs (what has been sampled so far) and again
+        later: across calls every sample is returned exactly once."""
+        if self._first is None:
+            raise RuntimeError(f"{self.name}: collect before kickoff")
+        last = self._last
+        if last is None:
+            last = int(self.run_end_seq.get(use_monitor=False))
+            if last < self._first:                   # still running: up to the latest sample
+                last = int(self.seq_num.get(use_monitor=False))
+        if last < self._next:
+            return
+        samples = self.read_samples(self._next, last)
+        self._next = last + 1
         now = time.time()
         for k in range(len(samples["seq_num"])):
             data = {f"{self.name}_{key}": samples[key][k].item() for key in COLUMNS}
             yield {"time": now, "data": data, "timestamps": {key: now for key in data}}
+
+    def open_circuit(self, timeout: float = 5.0) -> None:
+        """Stop whatever runs: the instrument disconnects the cell (idempotent)."""
+        self._stop_heartbeat()
+        self.stop_cmd.set(1).wait(timeout)
+
+    def unstage(self):
+        """A plan that staged the potentiostat leaves the cell at open circuit, however it ends."""
+        self.open_circuit()
+        return super().unstage()
 
     def stop(self, *, success=False):
         """Open circuit now."""

@@ -32,7 +32,8 @@ def cmd_ioc(args) -> int:
         try:
             procs = start_iocs(config, log_dir=config.home / "logs")
             print("IOCs running: " + ", ".join(f"{p.name} (pid {p.pid})" for p in procs), flush=True)
-            print(f"Channel Access on 127.0.0.1, ports {config.ioc_port('laser')}-{config.ioc_port('apd')}; "
+            ports = sorted(config.ioc_port(p) for p in IOC_PARTS)
+            print(f"Channel Access on 127.0.0.1, ports {ports[0]}-{ports[-1]}; "
                   "Ctrl-C stops them.", flush=True)
             while True:
                 signal.pause()

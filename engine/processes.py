@@ -11,8 +11,9 @@ from pathlib import Path
 
 from .config import Config, ca_environment
 
-IOC_PARTS = ("laser", "scanner", "piezo", "apd", "potentiostat")
+IOC_PARTS = ("laser", "scanner", "piezo", "stage", "apd", "potentiostat")
 PART_SUFFIXES = {"potentiostat": "PSTAT:"}    # parts outside the confocal composite
+PART_COMPONENTS = {"stage": "xy"}               # parts under another name in the composite
 
 
 def part_prefix(config: Config, part: str) -> str:
@@ -22,7 +23,7 @@ def part_prefix(config: Config, part: str) -> str:
 
     if part in PART_SUFFIXES:
         return config.pv_prefix + PART_SUFFIXES[part]
-    return config.pv_prefix + getattr(ConfocalMicroscope, part).suffix
+    return config.pv_prefix + getattr(ConfocalMicroscope, PART_COMPONENTS.get(part, part)).suffix
 
 
 @dataclass
@@ -71,7 +72,8 @@ def ioc_argv(part: str, config: Config, extra: list[str] | None = None,
     argv = [sys.executable, "-m", f"operando.ioc.{part}", "--prefix", part_prefix(config, part)]
     if part == "apd":
         argv += ["--laser-prefix", part_prefix(config, "laser"), "--scanner-prefix", part_prefix(config, "scanner"),
-                 "--piezo-prefix", part_prefix(config, "piezo"), "--seed", str(config.sample_seed),
+                 "--piezo-prefix", part_prefix(config, "piezo"), "--stage-prefix", part_prefix(config, "stage"),
+                 "--seed", str(config.sample_seed),
                  "--material", config.material]
         if "potentiostat" in parts:
             argv += ["--cell-state-pv", part_prefix(config, "potentiostat") + "CellState_RBV"]
@@ -108,7 +110,8 @@ def start_iocs(config: Config, parts=IOC_PARTS, log_dir: Path | None = None,
     return procs
 
 
-PROBE_PV = {"laser": "Wavelength_RBV", "scanner": "FrameTime_RBV", "piezo": "Z_RBV", "apd": "SampleSeed_RBV",
+PROBE_PV = {"laser": "Wavelength_RBV", "scanner": "FrameTime_RBV", "piezo": "Z_RBV", "stage": "Y:RBV",
+            "apd": "SampleSeed_RBV",
             "potentiostat": "Capacity_RBV"}
 
 

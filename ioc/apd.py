@@ -22,7 +22,8 @@ from .cell.confocal import ConfocalSample, Illumination
 from .cell.electrode import build_electrode
 from .cell.optics import PixelGrid
 from .cell.state import CellState, unpack_state
-from .cell.truth import STATE_TRUTH_SUFFIX, TRUTH_SUFFIX, append_state_truth, electrode_truth, write_truth
+from .cell.truth import (STATE_TRUTH_SUFFIX, TRUTH_SUFFIX, append_state_truth, electrode_truth,
+                         truncate_state_truth, write_truth)
 from .common import ioc_arguments, ranged, serve, text
 from .frame_writer import FrameFileWriter
 
@@ -57,6 +58,9 @@ class ApdIOC(PVGroup):
     full_file_name = text("", "File being written", name="FullFileName_RBV", read_only=True)
     array_counter = pvproperty(value=0, name="ArrayCounter_RBV", read_only=True,
                                doc="Frames in the current file")
+    keep_frames = pvproperty(value=0, name="KeepFrames",
+                             doc="Put N: keep only the first N frames of the current file (drop frames no "
+                                 "event refers to, e.g. a plane interrupted by a pause and acquired again)")
     last_z = pvproperty(value=0.0, name="LastZ_RBV", read_only=True, units="um", precision=4)
     plane_time = pvproperty(value=0.0, name="PlaneTime_RBV", read_only=True, units="s", precision=4)
     status = text("idle", "Last status or error", name="Status_RBV", read_only=True, max_length=256)
@@ -66,7 +70,8 @@ class ApdIOC(PVGroup):
     fluorescence = SubGroup(ApdChannelGroup, prefix="Fluo:")
 
     def __init__(self, *args, sample: ConfocalSample, laser_prefix: str, scanner_prefix: str,
-                 piezo_prefix: str, noise_seed: int = 0, cell_state_pv: str | None = None, **kwargs):
+                 piezo_prefix: str, stage_prefix: str | None = None, noise_seed: int = 0,
+                 cell_state_pv: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.sample = sample
         self.cell_state_pv = cell_state_pv
@@ -82,6 +87,8 @@ class ApdIOC(PVGroup):
             "frame_time": scanner_prefix + "FrameTime_RBV",
             "z_rbv": piezo_prefix + "Z_RBV", "z": piezo_prefix + "Z",
         }
+        if stage_prefix:
+            self._remote.update({"stage_x": stage_prefix + "X:RBV", "stage_y": stage_prefix + "Y:RBV"})
         self._pvs = {}
         self._writer: FrameFileWriter | None = None
         self._abort = False
@@ -100,10 +107,12 @@ class ApdIOC(PVGroup):
 
     async def _settings(self):
         keys = ["wavelength", "power", "shutter", "mode", "nx", "ny", "pixel_size", "dwell",
-                "cx", "cy", "frame_time"]
+                "cx", "cy", "frame_time"] + [k for k in ("stage_x", "stage_y") if k in self._remote]
         values = dict(zip(keys, await asyncio.gather(*(self._get(k) for k in keys))))
+        # The field is centred at the stage position plus the scanner's offset (sample frame, um).
         grid = PixelGrid(int(values["nx"]), int(values["ny"]), float(values["pixel_size"]),
-                         float(values["cx"]), float(values["cy"]))
+                         float(values["cx"]) + float(values.get("stage_x", 0.0)),
+                         float(values["cy"]) + float(values.get("stage_y", 0.0)))
         light = Illumination(float(values["wavelength"]), float(values["power"]),
                              pulsed=int(values["mode"]) == 1, shutter_open=int(values["shutter"]) == 1)
         return grid, light, float(values["dwell"]), float(values["frame_time"])
@@ -195,6 +204,20 @@ class ApdIOC(PVGroup):
             self._abort = True
         return 0
 
+    @keep_frames.putter
+    async def keep_frames(self, instance, value):
+        if self.busy.value:
+            raise RuntimeError("acquiring: KeepFrames refused")
+        written = self._writer.frames_written if self._writer is not None else 0
+        if not 0 <= value <= written:
+            raise ValueError(f"KeepFrames={value} outside [0, {written}] (frames in the current file)")
+        if value < written:
+            self._writer.truncate(value)
+            truncate_state_truth(self._writer.path.with_name(self._writer.path.name + STATE_TRUTH_SUFFIX), value)
+            await self.array_counter.write(value)
+            await self.status.write(f"kept {value} of {written} frames")
+        return value
+
     @file_name.putter
     async def file_name(self, instance, value):
         await self.array_counter.write(0)
@@ -206,6 +229,7 @@ def main(argv=None):
     parser.add_argument("--laser-prefix", default="OPR:LASER:")
     parser.add_argument("--scanner-prefix", default="OPR:SCAN:")
     parser.add_argument("--piezo-prefix", default="OPR:PZ:")
+    parser.add_argument("--stage-prefix", default=None, help="XY stage (field centred on it); none: fixed at 0, 0")
     parser.add_argument("--material", default="LCO", choices=["LCO", "NMC811"])
     parser.add_argument("--seed", type=int, default=1, help="electrode seed (geometry)")
     parser.add_argument("--n-agglomerates", type=int, default=8)
@@ -214,7 +238,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     electrode = build_electrode(seed=args.seed, material=args.material, n_agglomerates=args.n_agglomerates)
     ioc = ApdIOC(prefix=args.prefix, sample=ConfocalSample(electrode), laser_prefix=args.laser_prefix,
-                 scanner_prefix=args.scanner_prefix, piezo_prefix=args.piezo_prefix,
+                 scanner_prefix=args.scanner_prefix, piezo_prefix=args.piezo_prefix, stage_prefix=args.stage_prefix,
                  noise_seed=args.seed + 1000, cell_state_pv=args.cell_state_pv)
     serve(ioc, args.interface, args.verbose)
 

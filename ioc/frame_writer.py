@@ -69,3 +69,19 @@ class FrameFileWriter:
                 d[self.frames_written] = value
         self.frames_written += 1
         return sums
+
+    def truncate(self, n: int) -> None:
+        """Keep the first n frames of every channel (and their per-frame records)."""
+        if not 0 <= n <= self.frames_written:
+            raise ValueError(f"cannot keep {n} of {self.frames_written} frames")
+        _truncate_datasets(self.path, n)
+        self.frames_written = n
+
+
+def _truncate_datasets(path: Path, n: int) -> None:
+    """Resize every dataset longer than n along its first axis to n."""
+    with h5py.File(path, "a") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset) and obj.shape and obj.shape[0] > n:
+                obj.resize(n, axis=0)
+        f.visititems(visit)

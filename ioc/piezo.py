@@ -1,16 +1,12 @@
 """Simulated objective z piezo: 0-100 um travel, finite velocity, settling, soft limits."""
 from __future__ import annotations
 
-import asyncio
-
-from caproto._data import CannotExceedLimits
-from caproto import AlarmSeverity, AlarmStatus
 from caproto.server import PVGroup, pvproperty
 
 from .common import ioc_arguments, ranged, serve
+from .motion import travel
 
 TRAVEL_UM = (0.0, 100.0)
-UPDATE_PERIOD_S = 0.005
 
 
 class PiezoIOC(PVGroup):
@@ -32,24 +28,8 @@ class PiezoIOC(PVGroup):
 
     @z.putter
     async def z(self, instance, value):
-        if not self.llm.value <= value <= self.hlm.value:
-            await instance.alarm.write(status=AlarmStatus.WRITE, severity=AlarmSeverity.MINOR_ALARM)
-            raise CannotExceedLimits(f"Z={value} outside soft limits [{self.llm.value}, {self.hlm.value}]")
-        self._stop_requested = False
-        await self.dmov.write(0)
-        start = self.z_rbv.value
-        duration = abs(value - start) / self.velocity.value
-        steps = max(1, int(duration / UPDATE_PERIOD_S))
-        position = start
-        for k in range(1, steps + 1):
-            await asyncio.sleep(duration / steps)
-            if self._stop_requested:
-                break
-            position = start + (value - start) * k / steps
-            await self.z_rbv.write(position)
-        await asyncio.sleep(self.settle.value)
-        await self.dmov.write(1)
-        return position
+        return await travel(self, instance, value, self.z_rbv, self.dmov, self.velocity.value,
+                            self.settle.value, (self.llm.value, self.hlm.value), "Z")
 
     @stop.putter
     async def stop(self, instance, value):

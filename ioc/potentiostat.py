@@ -89,6 +89,7 @@ class PotentiostatIOC(PVGroup):
         self.samples = SampleRing(BUFFER_CAPACITY)
         self.runner = self._idle_runner(0, 0, 0)
         self._last_heartbeat = time.monotonic()
+        self._technique_active = False
 
     def _idle_runner(self, seq, step, cycle) -> TechniqueRunner:
         idle = {"voltage_window_v": [-100.0, 100.0],
@@ -126,15 +127,22 @@ class PotentiostatIOC(PVGroup):
             samples = self.runner.advance(dt_cell) if self.runner.state == "running" else []
             self._store(samples)
             if running and self.runner.state in ("done", "aborted"):
-                state = "Done" if self.runner.state == "done" else "Aborted"
-                message = self.runner.message or "technique complete"
-                end_seq = self.runner.seq_num - 1
-                self._to_open_circuit()
-                await self.run_end.write(end_seq)
-                await self.message.write(message[:255])
-                await self.step_text.write("open circuit")
-                await self.state.write(state)
+                await self._end_technique()
             await self._publish()
+
+    async def _end_technique(self):
+        """The technique ended (done, compliance, watchdog, Stop): open circuit, then report it."""
+        if not self._technique_active:
+            return
+        self._technique_active = False
+        state = "Done" if self.runner.state == "done" else "Aborted"
+        message = self.runner.message or "technique complete"
+        end_seq = self.runner.seq_num - 1
+        self._to_open_circuit()
+        await self.run_end.write(end_seq)
+        await self.message.write(message[:255])
+        await self.step_text.write("open circuit")
+        await self.state.write(state)
 
     def _store(self, samples):
         self.samples.extend(samples)
@@ -170,6 +178,7 @@ class PotentiostatIOC(PVGroup):
         self.runner = TechniqueRunner(self.cell, technique, self._interval_s(), first_seq_num=r.seq_num,
                                       first_step_index=r.step_index + 1, first_cycle=r.cycle)
         self._last_heartbeat = time.monotonic()
+        self._technique_active = True
         await self.run_start.write(r.seq_num)
         await self.run_end.write(-1)
         await self.step_text.write(self.runner.step["text"][:255] if self.runner.step else "")
@@ -200,8 +209,10 @@ class PotentiostatIOC(PVGroup):
 
     @stop.putter
     async def stop(self, instance, value):
-        if value and self.state.value == "Running":
+        if value and self._technique_active:
+            # The relay opens now; the put completes once the instrument reports it.
             self.runner.abort("stopped by the client")
+            await self._end_technique()
         return 0
 
     @heartbeat.putter

@@ -81,6 +81,15 @@ def configure_confocal(scope, s: ZStackSettings):
                       scope.apd.fluorescence.enable, int("fluorescence" in s.channels))
 
 
+def stack_planes(scope, z_positions_um, readables=(), stream="primary"):
+    """One event per plane (APD frame, piezo and ``readables``), a checkpoint before each: a pause
+    resumes at the plane it interrupted."""
+    for z in z_positions_um:
+        yield from bps.checkpoint()
+        yield from bps.mv(scope.piezo, z)
+        yield from bps.trigger_and_read([scope.apd, scope.piezo, *readables], name=stream)
+
+
 def close_shutter(scope):
     yield from bps.mv(scope.laser.shutter, "Closed")
 
@@ -117,10 +126,7 @@ def zstack(scope, z_start_um, z_stop_um, z_step_um, *, channels=("reflection",),
     @bpp.run_decorator(md=_md)
     def _stack():
         yield from bps.mv(scope.laser.shutter, "Open")
-        for z in positions:
-            yield from bps.checkpoint()
-            yield from bps.mv(scope.piezo, z)
-            yield from bps.trigger_and_read([scope.apd, scope.piezo])
+        yield from stack_planes(scope, positions)
 
     yield from configure_confocal(scope, s)
     return (yield from bpp.finalize_wrapper(_stack(), close_shutter(scope)))

@@ -92,3 +92,16 @@ def append_state_truth(path: Path, frame: int, state, electrode: Electrode) -> N
                 append(f"{g}/salt_excess_mol_m3", np.asarray(s.salt_excess_mol_m3), (len(s.salt_excess_mol_m3),))
                 if "liquid_distance_um" not in f:
                     f["liquid_distance_um"] = liquid_distances_m(len(s.salt_excess_mol_m3)) * 1e6
+
+
+def truncate_state_truth(path: Path, n: int) -> None:
+    """Keep the truth of the first n frames (the others were dropped from the frame file)."""
+    import h5py
+
+    if not Path(path).exists():
+        return
+    with h5py.File(path, "a") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset) and obj.shape and obj.shape[0] > n and name != "liquid_distance_um":
+                obj.resize(n, axis=0)
+        f.visititems(visit)

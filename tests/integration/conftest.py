@@ -1,6 +1,7 @@
 """The simulated instrument and a Tiled server, started once per session and stopped by PID."""
 import pytest
 
+from operando.devices.potentiostat import Potentiostat
 from operando.engine.instrument import simulated_instrument
 from operando.engine.session import make_run_engine
 
@@ -14,3 +15,12 @@ def instrument(test_config):
                "procs": procs}
     for p in procs:
         assert not p.alive(), f"{p.name} (pid {p.pid}) still running after teardown"
+
+
+@pytest.fixture(scope="session")
+def pstat(instrument):
+    p = Potentiostat(instrument["config"].pv_prefix + "PSTAT:", name="pstat")
+    p.wait_for_connection(timeout=10)
+    yield p
+    p.accel.set(1.0).wait(5)
+    p.destroy()

@@ -10,21 +10,11 @@ import numpy as np
 import pytest
 from caproto.sync import client as ca_sync
 
-from operando.devices.potentiostat import Potentiostat
 from operando.engine.config import ca_environment
 from operando.plans.cycling import run_protocol
 from operando.plans.protocol import ProtocolError
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def pstat(instrument):
-    p = Potentiostat("OPR:PSTAT:", name="pstat")
-    p.wait_for_connection(timeout=10)
-    yield p
-    p.accel.set(1.0).wait(5)
-    p.destroy()
 
 
 def test_protocol_runs_on_board_and_every_sample_reaches_tiled(instrument, pstat):
@@ -66,8 +56,7 @@ def test_watchdog_opens_the_circuit_when_the_client_dies(instrument, pstat):
     pstat.watchdog_timeout_s.set(1.0).wait(5)
     client = textwrap.dedent("""
         import json, time
-        from operando.devices.potentiostat import Potentiostat
-        from operando.plans.cycling import cell_limits
+                from operando.plans.cycling import cell_limits
         from operando.plans.protocol import parse_protocol, to_technique
         p = Potentiostat("OPR:PSTAT:", name="pstat"); p.wait_for_connection(timeout=10)
         p.accel.set(10).wait(5)

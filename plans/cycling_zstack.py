@@ -1,0 +1,161 @@
+"""Operando cycling with interleaved z-stacks: the potentiostat runs its protocol on board while
+the microscope records stacks at one or several stage positions."""
+from __future__ import annotations
+
+import getpass
+import json
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+
+from operando.devices.soft import StackSummary, StackTag
+from operando.devices.stage import TRAVEL_UM as STAGE_TRAVEL_UM
+
+from .cycling import cell_limits
+from .metadata import SIMULATED_SAMPLE, start_metadata
+from .protocol import parse_protocol, to_technique
+from .validation import PlanParameterError, check_integer, check_number
+from .zstack import _soft_limits, configure_confocal, stack_planes, validate_zstack
+
+CELL_KEYS = ("cell_time_s", "voltage_v", "current_a", "charge_c")
+
+
+def validate_positions(positions, default_z, z_limits_um=None) -> list[dict]:
+    """Named stage positions: each {"name", "x_um", "y_um"} with optional "z_start_um", "z_stop_um"
+    (default: the plan's) and "label" (the particle it looks at, an integer)."""
+    if not isinstance(positions, (list, tuple)) or not positions:
+        raise PlanParameterError("positions must be a non-empty list of {'name', 'x_um', 'y_um', ...} dicts")
+    out, names = [], set()
+    for k, p in enumerate(positions):
+        where = f"positions[{k}]"
+        if not isinstance(p, dict):
+            raise PlanParameterError(f"{where} must be a dict with 'name', 'x_um', 'y_um', got {p!r}")
+        unknown = set(p) - {"name", "x_um", "y_um", "z_start_um", "z_stop_um", "label"}
+        if unknown:
+            raise PlanParameterError(f"{where}: unknown keys {sorted(unknown)}")
+        name = p.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise PlanParameterError(f"{where}['name'] must be a non-empty string")
+        if name in names:
+            raise PlanParameterError(f"{where}['name']={name!r} is used twice")
+        names.add(name)
+        label = p.get("label", -1)
+        out.append({"name": name,
+                    "x_um": check_number(f"{where}['x_um']", p.get("x_um"), *STAGE_TRAVEL_UM, "um"),
+                    "y_um": check_number(f"{where}['y_um']", p.get("y_um"), *STAGE_TRAVEL_UM, "um"),
+                    "z_start_um": p.get("z_start_um", default_z[0]), "z_stop_um": p.get("z_stop_um", default_z[1]),
+                    "label": check_integer(f"{where}['label']", label, -1, 10**9)})
+    return out
+
+
+def read_cell(pstat):
+    """The cell now: {cell_time_s, voltage_v, current_a, charge_c} (s, V, A, C)."""
+    values = {}
+    for key in CELL_KEYS:
+        values[key] = float((yield from bps.rd(getattr(pstat, key))))
+    return values
+
+
+def cycling_zstack(scope, pstat, protocol: str, positions, *, z_start_um=10.0, z_stop_um=18.0, z_step_um=0.5,
+                   channels=("reflection",), pixel_dwell_s=5e-6, pixels=(128, 128), pixel_size_um=0.2,
+                   wavelength_nm=820.0, power_w=1e-3, pulsed=False, interval_s=None, max_cycles=None,
+                   max_cell_time_s=None, accel=None, sample_rate_hz=None, sample=None, operator=None, md=None):
+    """Cycle the cell with ``protocol`` while recording z-stacks at ``positions`` until it ends.
+
+    protocol: PyBaMM-style text (plans.protocol); positions: [{"name", "x_um", "y_um", optional
+    "z_start_um", "z_stop_um" (objective, um), "label"}]; z_step_um, pixel_size_um (um);
+    pixel_dwell_s (s); wavelength_nm; power_w (W). Stacks follow each other back to back, or start
+    every interval_s of cell time (s). Stops at the protocol's end, after max_cycles cycles or
+    max_cell_time_s (s) of cell time, whichever comes first. accel: cell s per wall s (simulator);
+    sample_rate_hz: telemetry rate. Streams: "primary" (one event per plane, tagged with stack
+    index, position, label and the cell's readings), "stacks" (one per stack: cell time, voltage,
+    current, charge at start and end), "potentiostat" (every telemetry sample, collected after
+    each round of stacks) and "pstat_voltage_v_monitor" (live voltage). Everything is checked
+    before the first message; the cell is at open circuit and the shutter closed however it ends.
+    """
+    technique = to_technique(parse_protocol(protocol), cell_limits(pstat))
+    positions = validate_positions(positions, (z_start_um, z_stop_um))
+    limits = _soft_limits(scope)
+    stacks = [validate_zstack(p["z_start_um"], p["z_stop_um"], z_step_um, channels, pixel_dwell_s, pixels,
+                              pixel_size_um, wavelength_nm, power_w, pulsed, z_limits_um=limits) for p in positions]
+    if interval_s is not None:
+        interval_s = check_number("interval_s", interval_s, 0.0, 1e7, "s")
+    if max_cycles is not None:
+        max_cycles = check_integer("max_cycles", max_cycles, 1, 100000)
+    if max_cell_time_s is not None:
+        max_cell_time_s = check_number("max_cell_time_s", max_cell_time_s, 1.0, 1e8, "s")
+    settings = []
+    if accel is not None:
+        settings += [pstat.accel, check_number("accel", accel, 1.0, 100000.0)]
+    if sample_rate_hz is not None:
+        settings += [pstat.sample_rate_hz, check_number("sample_rate_hz", sample_rate_hz, 1.0, 1000.0, "Hz")]
+    _md = start_metadata(
+        "cycling_zstack", sample=sample or SIMULATED_SAMPLE, operator=operator or getpass.getuser(),
+        protocol=protocol, technique=technique,
+        instrument={"optics": dict(scope.optics), "accel": accel, "sample_rate_hz": sample_rate_hz},
+        extra={"detectors": [scope.apd.name, pstat.name], "motors": [scope.piezo.name, scope.xy.name],
+               "positions": positions, "z_step_um": stacks[0].z_step_um, "channels": list(stacks[0].channels),
+               "pixels": list(stacks[0].pixels), "pixel_size_um": stacks[0].pixel_size_um,
+               "pixel_dwell_s": stacks[0].pixel_dwell_s, "wavelength_nm": stacks[0].wavelength_nm,
+               "power_w": stacks[0].power_w, "pulsed": stacks[0].pulsed, "interval_s": interval_s,
+               "max_cycles": max_cycles, "max_cell_time_s": max_cell_time_s, "optics": dict(scope.optics),
+               "hints": {"dimensions": [([scope.piezo.name], "primary")]}})
+    _md.update(md or {})
+    tag = StackTag(name="stack")
+    summary = StackSummary(name="stack_summary")
+
+    def one_stack(position, stack, index):
+        yield from bps.checkpoint()
+        yield from bps.mv(scope.xy.x, position["x_um"], scope.xy.y, position["y_um"])
+        yield from bps.mv(tag.index, index, tag.position_name, position["name"], tag.label, position["label"])
+        start = yield from read_cell(pstat)
+        yield from stack_planes(scope, stack.z_positions_um, readables=[scope.xy, pstat, tag])
+        end = yield from read_cell(pstat)
+        values = {"index": index, "position_name": position["name"], "label": position["label"],
+                  "n_planes": len(stack.z_positions_um)}
+        values.update({f"start_{k.replace('cell_', '')}": v for k, v in start.items()})
+        values.update({f"end_{k.replace('cell_', '')}": v for k, v in end.items()})
+        yield from bps.mv(*[x for k, v in values.items() for x in (getattr(summary, k), v)])
+        yield from bps.trigger_and_read([summary], name="stacks")
+
+    def stop_reached(t0, cycle0):
+        now = yield from read_cell(pstat)
+        cycle = int((yield from bps.rd(pstat.cycle)))
+        return ((max_cycles is not None and cycle - cycle0 >= max_cycles)
+                or (max_cell_time_s is not None and now["cell_time_s"] - t0 >= max_cell_time_s))
+
+    def wait_for_cell_time(t, done):
+        while not done.done and (yield from read_cell(pstat))["cell_time_s"] < t:
+            yield from bps.sleep(0.05)
+
+    @bpp.stage_decorator([pstat, scope.laser])
+    @bpp.run_decorator(md=_md)
+    def _run():
+        if settings:
+            yield from bps.mv(*settings)
+        yield from bps.mv(pstat.technique, json.dumps(technique))
+        yield from bps.kickoff(pstat, wait=True)
+        done = yield from bps.complete(pstat, wait=False)
+        t0 = (yield from read_cell(pstat))["cell_time_s"]
+        cycle0 = int((yield from bps.rd(pstat.cycle)))
+        yield from bps.mv(scope.laser.shutter, "Open")
+        index, round_start = 0, t0
+        while not done.done and not (yield from stop_reached(t0, cycle0)):
+            if interval_s:
+                yield from wait_for_cell_time(round_start, done)
+                round_start += interval_s
+                if done.done:
+                    break
+            for position, stack in zip(positions, stacks):
+                yield from one_stack(position, stack, index)
+                index += 1
+            yield from bps.collect(pstat)
+        yield from bps.mv(scope.laser.shutter, "Closed")
+        if not done.done:                                # a stop condition, not the protocol's end
+            yield from bps.mv(pstat.stop_cmd, 1)
+        while (yield from bps.rd(pstat.state)) == "Running":
+            yield from bps.sleep(0.05)
+        yield from bps.collect(pstat)
+
+    yield from configure_confocal(scope, stacks[0])
+    return (yield from bpp.monitor_during_wrapper(_run(), [pstat.voltage_v]))

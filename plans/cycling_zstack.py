@@ -90,7 +90,7 @@ def cycling_zstack(scope, pstat, protocol: str, positions, *, z_start_um=10.0, z
     if sample_rate_hz is not None:
         settings += [pstat.sample_rate_hz, check_number("sample_rate_hz", sample_rate_hz, 1.0, 1000.0, "Hz")]
     _md = start_metadata(
-        "cycling_zstack", sample=sample or SIMULATED_SAMPLE, operator=operator or getpass.getuser(),
+        "cycling_zstack", sample=sample or SIMULATED_SAMPLE, operator=operator if operator is not None else getpass.getuser(),
         protocol=protocol, technique=technique,
         instrument={"optics": dict(scope.optics), "accel": accel, "sample_rate_hz": sample_rate_hz},
         extra={"detectors": [scope.apd.name, pstat.name], "motors": [scope.piezo.name, scope.xy.name],
@@ -128,7 +128,7 @@ def cycling_zstack(scope, pstat, protocol: str, positions, *, z_start_um=10.0, z
         while not done.done and (yield from read_cell(pstat))["cell_time_s"] < t:
             yield from bps.sleep(0.05)
 
-    @bpp.stage_decorator([pstat, scope.laser])
+    @bpp.stage_decorator([pstat, scope.laser, scope.apd])
     @bpp.run_decorator(md=_md)
     def _run():
         if settings:

@@ -91,7 +91,9 @@ class Potentiostat(UnitsInDescribe, Device):
                 status.set_exception(RuntimeError(f"{self.name}: technique refused: "
                                                   f"{self.message.get(use_monitor=False)}"))
                 return
-            self._first = self._next = int(self.run_start_seq.get(use_monitor=False))
+            self._first = int(self.run_start_seq.get(use_monitor=False))
+            if self._next is None:        # first technique since staging; later ones continue the record
+                self._next = self._first
             self._last = None
             self._start_heartbeat()
             status.set_finished()
@@ -149,7 +151,7 @@ class Potentiostat(UnitsInDescribe, Device):
         """One event per sample of the technique not collected yet, in order (timestamps: collection
         time). May be called while the technique runs (what has been sampled so far) and again
         later: across calls every sample is returned exactly once."""
-        if self._first is None:
+        if self._first is None or self._next is None:
             raise RuntimeError(f"{self.name}: collect before kickoff")
         last = self._last
         if last is None:
@@ -169,6 +171,12 @@ class Potentiostat(UnitsInDescribe, Device):
         """Stop whatever runs: the instrument disconnects the cell (idempotent)."""
         self._stop_heartbeat()
         self.stop_cmd.set(1).wait(timeout)
+
+    def stage(self):
+        """Start a new record: collect returns samples from the next kickoff on, including the
+        open-circuit stretches between techniques of the same staged plan (e.g. GITT)."""
+        self._next = None
+        return super().stage()
 
     def unstage(self):
         """A plan that staged the potentiostat leaves the cell at open circuit, however it ends."""

@@ -94,6 +94,16 @@ def _cycling_experiment(config, scope, RE, writer, client) -> bool:
     pstat.wait_for_connection(timeout=10)
     scope.apd.timing_mode.set("fast").wait(5)
     try:
+        from operando.plans.cycling import cell_limits
+        from operando.plans.cycling_zstack import validate_acquisition
+        from operando.plans.estimate import estimate_cycling_zstack
+
+        _, stacks = validate_acquisition(scope, CYCLING_POSITIONS, CYCLING_STACK["z_start_um"],
+                                         CYCLING_STACK["z_stop_um"], CYCLING_STACK["z_step_um"], ("reflection",),
+                                         CYCLING_STACK["pixel_dwell_s"], CYCLING_STACK["pixels"],
+                                         CYCLING_STACK["pixel_size_um"], 820.0, 1e-3, False)
+        print(f"estimate: {estimate_cycling_zstack(CYCLING_PROTOCOL, cell_limits(pstat).capacity_ah, stacks, 400)}",
+              flush=True)
         t0 = time.monotonic()
         (uid,) = RE(cycling_zstack(scope, pstat, CYCLING_PROTOCOL, CYCLING_POSITIONS, accel=400,
                                    sample_rate_hz=10, operator="demo", **CYCLING_STACK))

@@ -40,6 +40,7 @@ def run_protocol(pstat, protocol: str, *, accel: float | None = None, sample_rat
            "capacity_ah": technique["capacity_ah"], "detectors": [pstat.name]}
     _md.update(md or {})
 
+    @bpp.stage_decorator([pstat])
     @bpp.run_decorator(md=_md)
     def _run():
         yield from bps.kickoff(pstat, wait=True)

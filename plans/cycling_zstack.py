@@ -9,43 +9,15 @@ import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 
 from operando.devices.soft import StackSummary, StackTag
-from operando.devices.stage import TRAVEL_UM as STAGE_TRAVEL_UM
 
 from .cycling import cell_limits
+from .positions import move_to, validate_positions
 from .metadata import SIMULATED_SAMPLE, start_metadata
 from .protocol import parse_protocol, to_technique
 from .validation import PlanParameterError, check_integer, check_number
-from .zstack import _soft_limits, configure_confocal, stack_planes, validate_zstack
+from .zstack import _soft_limits, configure_confocal, stack_planes, validate_zstack  # noqa: F401
 
 CELL_KEYS = ("cell_time_s", "voltage_v", "current_a", "charge_c")
-
-
-def validate_positions(positions, default_z, z_limits_um=None) -> list[dict]:
-    """Named stage positions: each {"name", "x_um", "y_um"} with optional "z_start_um", "z_stop_um"
-    (default: the plan's) and "label" (the particle it looks at, an integer)."""
-    if not isinstance(positions, (list, tuple)) or not positions:
-        raise PlanParameterError("positions must be a non-empty list of {'name', 'x_um', 'y_um', ...} dicts")
-    out, names = [], set()
-    for k, p in enumerate(positions):
-        where = f"positions[{k}]"
-        if not isinstance(p, dict):
-            raise PlanParameterError(f"{where} must be a dict with 'name', 'x_um', 'y_um', got {p!r}")
-        unknown = set(p) - {"name", "x_um", "y_um", "z_start_um", "z_stop_um", "label"}
-        if unknown:
-            raise PlanParameterError(f"{where}: unknown keys {sorted(unknown)}")
-        name = p.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise PlanParameterError(f"{where}['name'] must be a non-empty string")
-        if name in names:
-            raise PlanParameterError(f"{where}['name']={name!r} is used twice")
-        names.add(name)
-        label = p.get("label", -1)
-        out.append({"name": name,
-                    "x_um": check_number(f"{where}['x_um']", p.get("x_um"), *STAGE_TRAVEL_UM, "um"),
-                    "y_um": check_number(f"{where}['y_um']", p.get("y_um"), *STAGE_TRAVEL_UM, "um"),
-                    "z_start_um": p.get("z_start_um", default_z[0]), "z_stop_um": p.get("z_stop_um", default_z[1]),
-                    "label": check_integer(f"{where}['label']", label, -1, 10**9)})
-    return out
 
 
 def read_cell(pstat):
@@ -54,6 +26,49 @@ def read_cell(pstat):
     for key in CELL_KEYS:
         values[key] = float((yield from bps.rd(getattr(pstat, key))))
     return values
+
+
+def stack_with_cell(scope, pstat, position: dict, stack, index: int, tag, summary):
+    """A z-stack at a position with the cell's state at its start and end in the "stacks" stream."""
+    yield from move_to(scope, position, tag, index)
+    start = yield from read_cell(pstat)
+    yield from stack_planes(scope, stack.z_positions_um, readables=[scope.xy, pstat, tag])
+    end = yield from read_cell(pstat)
+    values = {"index": index, "position_name": position["name"], "label": position["label"],
+              "n_planes": len(stack.z_positions_um)}
+    values.update({f"start_{k.replace('cell_', '')}": v for k, v in start.items()})
+    values.update({f"end_{k.replace('cell_', '')}": v for k, v in end.items()})
+    yield from bps.mv(*[x for k, v in values.items() for x in (getattr(summary, k), v)])
+    yield from bps.trigger_and_read([summary], name="stacks")
+
+
+def validate_acquisition(scope, positions, z_start_um, z_stop_um, z_step_um, channels, pixel_dwell_s, pixels,
+                         pixel_size_um, wavelength_nm, power_w, pulsed):
+    """Positions and one validated z-stack per position (nothing touched)."""
+    positions = validate_positions(positions, (z_start_um, z_stop_um))
+    limits = _soft_limits(scope)
+    stacks = [validate_zstack(p["z_start_um"], p["z_stop_um"], z_step_um, channels, pixel_dwell_s, pixels,
+                              pixel_size_um, wavelength_nm, power_w, pulsed, z_limits_um=limits) for p in positions]
+    return positions, stacks
+
+
+def cell_settings(pstat, accel, sample_rate_hz) -> list:
+    """(signal, value) pairs for the potentiostat's accel and telemetry rate, checked."""
+    settings = []
+    if accel is not None:
+        settings += [pstat.accel, check_number("accel", accel, 1.0, 100000.0)]
+    if sample_rate_hz is not None:
+        settings += [pstat.sample_rate_hz, check_number("sample_rate_hz", sample_rate_hz, 1.0, 1000.0, "Hz")]
+    return settings
+
+
+def acquisition_metadata(scope, pstat, positions, stacks) -> dict:
+    s = stacks[0]
+    return {"detectors": [scope.apd.name, pstat.name], "motors": [scope.piezo.name, scope.xy.name],
+            "positions": positions, "z_step_um": s.z_step_um, "channels": list(s.channels), "pixels": list(s.pixels),
+            "pixel_size_um": s.pixel_size_um, "pixel_dwell_s": s.pixel_dwell_s, "wavelength_nm": s.wavelength_nm,
+            "power_w": s.power_w, "pulsed": s.pulsed, "optics": dict(scope.optics),
+            "hints": {"dimensions": [([scope.piezo.name], "primary")]}}
 
 
 def cycling_zstack(scope, pstat, protocol: str, positions, *, z_start_um=10.0, z_stop_um=18.0, z_step_um=0.5,
@@ -74,49 +89,27 @@ def cycling_zstack(scope, pstat, protocol: str, positions, *, z_start_um=10.0, z
     before the first message; the cell is at open circuit and the shutter closed however it ends.
     """
     technique = to_technique(parse_protocol(protocol), cell_limits(pstat))
-    positions = validate_positions(positions, (z_start_um, z_stop_um))
-    limits = _soft_limits(scope)
-    stacks = [validate_zstack(p["z_start_um"], p["z_stop_um"], z_step_um, channels, pixel_dwell_s, pixels,
-                              pixel_size_um, wavelength_nm, power_w, pulsed, z_limits_um=limits) for p in positions]
+    positions, stacks = validate_acquisition(scope, positions, z_start_um, z_stop_um, z_step_um, channels,
+                                             pixel_dwell_s, pixels, pixel_size_um, wavelength_nm, power_w, pulsed)
     if interval_s is not None:
         interval_s = check_number("interval_s", interval_s, 0.0, 1e7, "s")
     if max_cycles is not None:
         max_cycles = check_integer("max_cycles", max_cycles, 1, 100000)
     if max_cell_time_s is not None:
         max_cell_time_s = check_number("max_cell_time_s", max_cell_time_s, 1.0, 1e8, "s")
-    settings = []
-    if accel is not None:
-        settings += [pstat.accel, check_number("accel", accel, 1.0, 100000.0)]
-    if sample_rate_hz is not None:
-        settings += [pstat.sample_rate_hz, check_number("sample_rate_hz", sample_rate_hz, 1.0, 1000.0, "Hz")]
+    settings = cell_settings(pstat, accel, sample_rate_hz)
     _md = start_metadata(
         "cycling_zstack", sample=sample or SIMULATED_SAMPLE, operator=operator if operator is not None else getpass.getuser(),
         protocol=protocol, technique=technique,
         instrument={"optics": dict(scope.optics), "accel": accel, "sample_rate_hz": sample_rate_hz},
-        extra={"detectors": [scope.apd.name, pstat.name], "motors": [scope.piezo.name, scope.xy.name],
-               "positions": positions, "z_step_um": stacks[0].z_step_um, "channels": list(stacks[0].channels),
-               "pixels": list(stacks[0].pixels), "pixel_size_um": stacks[0].pixel_size_um,
-               "pixel_dwell_s": stacks[0].pixel_dwell_s, "wavelength_nm": stacks[0].wavelength_nm,
-               "power_w": stacks[0].power_w, "pulsed": stacks[0].pulsed, "interval_s": interval_s,
-               "max_cycles": max_cycles, "max_cell_time_s": max_cell_time_s, "optics": dict(scope.optics),
-               "hints": {"dimensions": [([scope.piezo.name], "primary")]}})
+        extra={**acquisition_metadata(scope, pstat, positions, stacks), "interval_s": interval_s,
+               "max_cycles": max_cycles, "max_cell_time_s": max_cell_time_s})
     _md.update(md or {})
     tag = StackTag(name="stack")
     summary = StackSummary(name="stack_summary")
 
     def one_stack(position, stack, index):
-        yield from bps.checkpoint()
-        yield from bps.mv(scope.xy.x, position["x_um"], scope.xy.y, position["y_um"])
-        yield from bps.mv(tag.index, index, tag.position_name, position["name"], tag.label, position["label"])
-        start = yield from read_cell(pstat)
-        yield from stack_planes(scope, stack.z_positions_um, readables=[scope.xy, pstat, tag])
-        end = yield from read_cell(pstat)
-        values = {"index": index, "position_name": position["name"], "label": position["label"],
-                  "n_planes": len(stack.z_positions_um)}
-        values.update({f"start_{k.replace('cell_', '')}": v for k, v in start.items()})
-        values.update({f"end_{k.replace('cell_', '')}": v for k, v in end.items()})
-        yield from bps.mv(*[x for k, v in values.items() for x in (getattr(summary, k), v)])
-        yield from bps.trigger_and_read([summary], name="stacks")
+        yield from stack_with_cell(scope, pstat, position, stack, index, tag, summary)
 
     def stop_reached(t0, cycle0):
         now = yield from read_cell(pstat)
@@ -136,6 +129,7 @@ def cycling_zstack(scope, pstat, protocol: str, positions, *, z_start_um=10.0, z
         yield from bps.mv(pstat.technique, json.dumps(technique))
         yield from bps.kickoff(pstat, wait=True)
         done = yield from bps.complete(pstat, wait=False)
+        yield from bps.checkpoint()        # a pause from here on never restarts the protocol
         t0 = (yield from read_cell(pstat))["cell_time_s"]
         cycle0 = int((yield from bps.rd(pstat.cycle)))
         yield from bps.mv(scope.laser.shutter, "Open")

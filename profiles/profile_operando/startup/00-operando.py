@@ -14,8 +14,8 @@ from operando.engine.instrument import run_data_directory  # noqa: E402
 from operando.engine.session import make_run_engine  # noqa: E402
 from operando.engine.tiled_server import connect, runs_container  # noqa: E402
 from operando.devices.potentiostat import Potentiostat  # noqa: E402
-from operando.plans import zstack  # noqa: E402,F401
-from operando.plans.cycling import run_protocol  # noqa: E402,F401
+from operando.plans import (cycling_zstack, dark_frames, electrolyte_stack, estimate_cycling_zstack,  # noqa: E402,F401
+                            gitt, multi_position, ocv_relax, run_protocol, spectral_reflectivity, zstack)
 
 confocal = connect_confocal(prefix=config.pv_prefix, data_directory=run_data_directory(config))
 potentiostat = Potentiostat(config.pv_prefix + "PSTAT:", name="pstat")

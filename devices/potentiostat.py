@@ -15,7 +15,7 @@ import threading
 import time
 
 import numpy as np
-from ophyd import Component as Cpt, Device, EpicsSignal, EpicsSignalRO
+from ophyd import Component as Cpt, Device, EpicsSignal, EpicsSignalRO, Staged
 from ophyd.status import DeviceStatus, Status, SubscriptionStatus
 
 from .units import UnitsInDescribe
@@ -92,7 +92,9 @@ class Potentiostat(UnitsInDescribe, Device):
                                                   f"{self.message.get(use_monitor=False)}"))
                 return
             self._first = int(self.run_start_seq.get(use_monitor=False))
-            if self._next is None:        # first technique since staging; later ones continue the record
+            # The first technique since staging (or any, unstaged) starts the record; later techniques
+            # of a staged plan continue it, open-circuit stretches in between included.
+            if self._next is None or self._staged != Staged.yes:
                 self._next = self._first
             self._last = None
             self._start_heartbeat()

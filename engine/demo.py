@@ -84,7 +84,6 @@ def _cycling_experiment(config, scope, RE, writer, client) -> bool:
 
     from operando.devices.potentiostat import Potentiostat
     from operando.ioc.cell.truth import STATE_TRUTH_SUFFIX
-    from operando.plans.cycling import run_protocol
     from operando.plans.cycling_zstack import cycling_zstack
 
     from .readback import frame_file

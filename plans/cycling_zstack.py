@@ -14,8 +14,8 @@ from .cycling import cell_limits
 from .positions import move_to, validate_positions
 from .metadata import SIMULATED_SAMPLE, start_metadata
 from .protocol import parse_protocol, to_technique
-from .validation import PlanParameterError, check_integer, check_number
-from .zstack import _soft_limits, configure_confocal, stack_planes, validate_zstack  # noqa: F401
+from .validation import check_integer, check_number
+from .zstack import _soft_limits, configure_confocal, stack_planes, validate_zstack
 
 CELL_KEYS = ("cell_time_s", "voltage_v", "current_a", "charge_c")
 
@@ -62,13 +62,22 @@ def cell_settings(pstat, accel, sample_rate_hz) -> list:
     return settings
 
 
-def acquisition_metadata(scope, pstat, positions, stacks) -> dict:
+def operando_metadata(plan_name, scope, pstat, positions, stacks, *, protocol, technique, sample, operator, accel,
+                      sample_rate_hz, extra, md) -> dict:
+    """Start document of a cycling + imaging run (docs/metadata.md), with the user's ``md`` on top."""
     s = stacks[0]
-    return {"detectors": [scope.apd.name, pstat.name], "motors": [scope.piezo.name, scope.xy.name],
-            "positions": positions, "z_step_um": s.z_step_um, "channels": list(s.channels), "pixels": list(s.pixels),
-            "pixel_size_um": s.pixel_size_um, "pixel_dwell_s": s.pixel_dwell_s, "wavelength_nm": s.wavelength_nm,
-            "power_w": s.power_w, "pulsed": s.pulsed, "optics": dict(scope.optics),
-            "hints": {"dimensions": [([scope.piezo.name], "primary")]}}
+    acquisition = {"detectors": [scope.apd.name, pstat.name], "motors": [scope.piezo.name, scope.xy.name],
+                   "positions": positions, "z_step_um": s.z_step_um, "channels": list(s.channels),
+                   "pixels": list(s.pixels), "pixel_size_um": s.pixel_size_um, "pixel_dwell_s": s.pixel_dwell_s,
+                   "wavelength_nm": s.wavelength_nm, "power_w": s.power_w, "pulsed": s.pulsed,
+                   "optics": dict(scope.optics), "hints": {"dimensions": [([scope.piezo.name], "primary")]}}
+    _md = start_metadata(plan_name, sample=sample or SIMULATED_SAMPLE,
+                         operator=operator if operator is not None else getpass.getuser(),
+                         protocol=protocol, technique=technique,
+                         instrument={"optics": dict(scope.optics), "accel": accel, "sample_rate_hz": sample_rate_hz},
+                         extra={**acquisition, **extra})
+    _md.update(md or {})
+    return _md
 
 
 def cycling_zstack(scope, pstat, protocol: str, positions, *, z_start_um=10.0, z_stop_um=18.0, z_step_um=0.5,
@@ -98,13 +107,10 @@ def cycling_zstack(scope, pstat, protocol: str, positions, *, z_start_um=10.0, z
     if max_cell_time_s is not None:
         max_cell_time_s = check_number("max_cell_time_s", max_cell_time_s, 1.0, 1e8, "s")
     settings = cell_settings(pstat, accel, sample_rate_hz)
-    _md = start_metadata(
-        "cycling_zstack", sample=sample or SIMULATED_SAMPLE, operator=operator if operator is not None else getpass.getuser(),
-        protocol=protocol, technique=technique,
-        instrument={"optics": dict(scope.optics), "accel": accel, "sample_rate_hz": sample_rate_hz},
-        extra={**acquisition_metadata(scope, pstat, positions, stacks), "interval_s": interval_s,
-               "max_cycles": max_cycles, "max_cell_time_s": max_cell_time_s})
-    _md.update(md or {})
+    _md = operando_metadata("cycling_zstack", scope, pstat, positions, stacks, protocol=protocol, technique=technique,
+                            sample=sample, operator=operator, accel=accel, sample_rate_hz=sample_rate_hz,
+                            extra={"interval_s": interval_s, "max_cycles": max_cycles,
+                                   "max_cell_time_s": max_cell_time_s}, md=md)
     tag = StackTag(name="stack")
     summary = StackSummary(name="stack_summary")
 

@@ -1,7 +1,6 @@
 """Open-circuit relaxation and GITT, with z-stacks of the relaxed cell."""
 from __future__ import annotations
 
-import getpass
 import json
 
 import bluesky.plan_stubs as bps
@@ -10,9 +9,7 @@ import bluesky.preprocessors as bpp
 from operando.devices.soft import StackSummary, StackTag
 
 from .cycling import cell_limits, run_protocol
-from .cycling_zstack import (acquisition_metadata, cell_settings, cycling_zstack, stack_with_cell,
-                             validate_acquisition)
-from .metadata import SIMULATED_SAMPLE, start_metadata
+from .cycling_zstack import cell_settings, cycling_zstack, operando_metadata, stack_with_cell, validate_acquisition
 from .protocol import parse_protocol, to_technique
 from .validation import PlanParameterError, check_integer, check_number
 from .zstack import configure_confocal
@@ -63,13 +60,9 @@ def gitt(scope, pstat, positions, *, pulse="Charge at C/10", pulse_s=600.0, rest
                                              pixel_dwell_s, pixels, pixel_size_um, wavelength_nm, power_w, pulsed)
     settings = cell_settings(pstat, accel, sample_rate_hz)
     protocol = f"Repeat {pulses} times {{\n    " + step_text.replace("\n", "\n    ") + "\n}"
-    _md = start_metadata("gitt", sample=sample or SIMULATED_SAMPLE,
-                         operator=operator if operator is not None else getpass.getuser(),
-                         protocol=protocol, technique=technique,
-                         instrument={"optics": dict(scope.optics), "accel": accel, "sample_rate_hz": sample_rate_hz},
-                         extra={**acquisition_metadata(scope, pstat, positions, stacks), "pulses": pulses,
-                                "pulse_s": pulse_s, "rest_s": rest_s})
-    _md.update(md or {})
+    _md = operando_metadata("gitt", scope, pstat, positions, stacks, protocol=protocol, technique=technique,
+                            sample=sample, operator=operator, accel=accel, sample_rate_hz=sample_rate_hz,
+                            extra={"pulses": pulses, "pulse_s": pulse_s, "rest_s": rest_s}, md=md)
     tag = StackTag(name="stack")
     summary = StackSummary(name="stack_summary")
 

@@ -56,7 +56,8 @@ def test_watchdog_opens_the_circuit_when_the_client_dies(instrument, pstat):
     pstat.watchdog_timeout_s.set(1.0).wait(5)
     client = textwrap.dedent("""
         import json, time
-                from operando.plans.cycling import cell_limits
+        from operando.devices.potentiostat import Potentiostat
+        from operando.plans.cycling import cell_limits
         from operando.plans.protocol import parse_protocol, to_technique
         p = Potentiostat("OPR:PSTAT:", name="pstat"); p.wait_for_connection(timeout=10)
         p.accel.set(10).wait(5)

@@ -1,7 +1,6 @@
 """cycling_zstack without hardware: the messages it sends, in order, and its refusals (fake devices)."""
 import numpy as np
 import pytest
-from bluesky.utils import Msg
 from ophyd.sim import make_fake_device
 
 from operando.devices.confocal import ConfocalMicroscope

@@ -147,6 +147,8 @@ def cycling_zstack(scope, pstat, protocol: str, positions, *, z_start_um=10.0, z
                 if done.done:
                     break
             for position, stack in zip(positions, stacks):
+                if done.done:                    # no new stack once the protocol has ended
+                    break
                 yield from one_stack(position, stack, index)
                 index += 1
             yield from bps.collect(pstat)

@@ -32,6 +32,9 @@ def test_charge_discharge_with_stacks_at_two_positions(instrument, pstat):
     assert {"primary", "stacks", "potentiostat", "pstat_voltage_v_monitor"} <= set(run)
     start = run.metadata["start"]
     assert start["material"] == "LCO" and start["c_rate"] == 0.5 and start["protocol"] == protocol
+    from tiled.queries import Key
+    found = client["raw"].search(Key("material") == "LCO").search(Key("c_rate") == 0.5)
+    assert uid in found.keys() and "pytest" == found[uid].metadata["start"]["operator"]
     # telemetry: contiguous, the whole protocol
     tele = run["potentiostat"].read()
     seq = tele["pstat_seq_num"].values
@@ -44,16 +47,16 @@ def test_charge_discharge_with_stacks_at_two_positions(instrument, pstat):
     n = len(stacks["stack_summary_index"])
     assert n >= 10
     names = [str(x) for x in stacks["stack_summary_position_name"].values]
-    assert names[:4] == ["A", "B", "A", "B"]
+    assert names[:4] == ["A", "B", "A", "B"] and set(names[::2]) == {"A"}
     t_start, t_end = stacks["stack_summary_start_time_s"].values, stacks["stack_summary_end_time_s"].values
     assert np.all(t_start >= t[0] - 1e-6) and np.all(t_start <= t[-1]) and np.all(t_end > t_start)
-    assert np.all(t_end[:-2] <= t[-1])              # only the last round may run past the protocol's end
+    assert np.all(t_end[:-1] <= t[-1])              # only the last stack may run past the protocol's end
     v_start = stacks["stack_summary_start_voltage_v"].values
     assert v_start.max() > 4.0 and v_start.min() < 3.95          # the cell charged and discharged under the stacks
     # planes: tagged with their stack, taken where the stage was
     primary = run["primary"].read()
     index = primary["stack_index"].values
-    assert len(index) == n * 13 and np.all(np.diff(index) >= 0)
+    assert len(index) == n * 13 and np.all(np.diff(index) >= 0) and set(index) == set(range(n))
     x = primary["confocal_xy_x"].values
     positions = np.array([str(p) for p in primary["stack_position_name"].values])
     np.testing.assert_allclose(x[positions == "A"], -8.0, atol=1e-6)
@@ -105,3 +108,17 @@ def test_pause_resumes_the_stack_not_the_protocol_and_abort_opens_the_circuit(in
     instrument["writer"].flush()
     aborted = client["raw"].values()[-1]
     assert aborted.metadata["stop"]["exit_status"] == "abort"
+
+
+def test_halt_still_leaves_the_cell_at_open_circuit_and_the_shutter_closed(instrument, pstat):
+    """halt skips the plan's clean-up; the RunEngine still unstages what was staged."""
+    RE, scope = instrument["RE"], instrument["scope"]
+    plan = cycling_zstack(scope, pstat, "Charge at C/5 until 4.2 V", POSITIONS[:1], accel=50, sample_rate_hz=10,
+                          operator="pytest", **STACK)
+    _pause_after(RE, 3.0)
+    with pytest.raises(RunEngineInterrupted):
+        RE(plan)
+    assert pstat.state.get(use_monitor=False) == "Running"
+    RE.halt()
+    assert pstat.state.get(use_monitor=False) != "Running"
+    assert scope.laser.shutter.get(use_monitor=False) == "Closed"

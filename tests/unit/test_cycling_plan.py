@@ -25,23 +25,21 @@ def devices():
 
 
 class FakeStatus:
-    """A completion status that reports done after ``polls`` looks (then the instrument says Done)."""
-    def __init__(self, polls, pstat=None):
-        self.polls = polls
+    """A completion status the test finishes (then the instrument reports Done)."""
+    def __init__(self, pstat=None):
+        self.done = False
         self.pstat = pstat
 
-    @property
-    def done(self):
-        self.polls -= 1
-        if self.polls < 0 and self.pstat is not None:
+    def finish(self):
+        self.done = True
+        if self.pstat is not None:
             self.pstat.state.sim_put("Done")
-        return self.polls < 0
 
 
 def drive(plan, rounds=2, fail_at=None):
     """Run a plan without a RunEngine: answer reads with the fake devices' values, let the protocol
     'complete' after ``rounds`` rounds of stacks; throw ``fail_at`` = (command, n, exception) into it."""
-    msgs, counts, status = [], {}, None
+    msgs, counts, status, collects = [], {}, None, 0
     reply = None
     injected = type(fail_at[2]) if fail_at else ()
     while True:
@@ -67,12 +65,16 @@ def drive(plan, rounds=2, fail_at=None):
         elif msg.command == "locate":
             reply = msg.obj.locate()
         elif msg.command == "complete":
-            status = FakeStatus(rounds, msg.obj)
+            status = FakeStatus(msg.obj)
             reply = status
         elif msg.command == "set":
             msg.obj.set(*msg.args) if not hasattr(msg.obj, "sim_put") else msg.obj.sim_put(*msg.args)
             if msg.obj.name == "pstat_stop_cmd":
                 msg.obj.root.state.sim_put("Aborted")
+        elif msg.command == "collect" and status is not None:
+            collects += 1
+            if collects == rounds:         # the protocol ends after this many rounds of stacks
+                status.finish()
 
 
 def names(msgs, command):
@@ -134,7 +136,7 @@ def test_stop_condition_ends_the_protocol_by_opening_the_circuit(devices):
         elif msg.command == "locate":
             reply = msg.obj.locate()
         elif msg.command == "complete":
-            reply = FakeStatus(1000)
+            reply = FakeStatus()
         elif msg.command == "set":
             msg.obj.set(*msg.args) if not hasattr(msg.obj, "sim_put") else msg.obj.sim_put(*msg.args)
             if msg.obj.name == "pstat_stop_cmd":
@@ -195,3 +197,34 @@ def test_bad_input_is_refused_before_the_first_message(devices, parameter, chang
         next(plan)
     assert words in str(err.value)
     assert np.isclose(scope.xy.x.setpoint.get(), 0.0)                    # nothing moved
+
+
+def test_interval_starts_rounds_every_interval_of_cell_time(devices):
+    scope, pstat = devices
+    pstat.cell_time_s.sim_put(0.0)
+    plan = cycling_zstack(scope, pstat, PROTOCOL, POSITIONS[:1], operator="t", interval_s=100.0, **STACK)
+    starts, reply, status, collects = [], None, None, 0
+    while True:
+        try:
+            msg = plan.send(reply)
+        except StopIteration:
+            break
+        reply = None
+        if msg.command == "read":
+            reply = msg.obj.read()
+        elif msg.command == "locate":
+            reply = msg.obj.locate()
+        elif msg.command == "complete":
+            reply = status = FakeStatus(pstat)
+        elif msg.command == "sleep" or msg.command == "trigger":
+            pstat.cell_time_s.sim_put(pstat.cell_time_s.get() + (10.0 if msg.command == "sleep" else 5.0))
+        elif msg.command == "set":
+            msg.obj.set(*msg.args) if not hasattr(msg.obj, "sim_put") else msg.obj.sim_put(*msg.args)
+            if msg.obj.name == "stack_index":
+                starts.append(pstat.cell_time_s.get())
+        elif msg.command == "collect":
+            collects += 1
+            if collects == 3:
+                status.finish()
+    assert len(starts) == 3
+    np.testing.assert_allclose(starts, [0.0, 100.0, 200.0], atol=10.0)

@@ -36,9 +36,26 @@ class FakeStatus:
             self.pstat.state.sim_put("Done")
 
 
-def drive(plan, rounds=2, fail_at=None):
-    """Run a plan without a RunEngine: answer reads with the fake devices' values, let the protocol
-    'complete' after ``rounds`` rounds of stacks; throw ``fail_at`` = (command, n, exception) into it."""
+def default_reply(msg):
+    """What the fake instrument answers: readings, locations, a completion status; sets applied
+    (Stop aborts the technique)."""
+    if msg.command == "read":
+        return msg.obj.read()
+    if msg.command == "locate":
+        return msg.obj.locate()
+    if msg.command == "complete":
+        return FakeStatus(msg.obj)
+    if msg.command == "set":
+        msg.obj.set(*msg.args) if not hasattr(msg.obj, "sim_put") else msg.obj.sim_put(*msg.args)
+        if msg.obj.name == "pstat_stop_cmd":
+            msg.obj.root.state.sim_put("Aborted")
+    return None
+
+
+def drive(plan, rounds=2, fail_at=None, hook=None):
+    """Run a plan without a RunEngine against the fake devices; the protocol 'completes' after
+    ``rounds`` collects; ``fail_at`` = (command, n, exception) is thrown into the plan at the n-th
+    such message; ``hook(msg)`` sees every message after the default reply."""
     msgs, counts, status, collects = [], {}, None, 0
     reply = None
     injected = type(fail_at[2]) if fail_at else ()
@@ -51,30 +68,22 @@ def drive(plan, rounds=2, fail_at=None):
             return msgs
         msgs.append(msg)
         counts[msg.command] = counts.get(msg.command, 0) + 1
-        reply = None
         if fail_at and msg.command == fail_at[0] and counts[msg.command] == fail_at[1]:
             try:
                 msg = plan.throw(fail_at[2])
                 msgs.append(msg)
                 fail_at = None
-                continue
             except type(fail_at[2]):
                 return msgs
-        if msg.command == "read":
-            reply = msg.obj.read()
-        elif msg.command == "locate":
-            reply = msg.obj.locate()
-        elif msg.command == "complete":
-            status = FakeStatus(msg.obj)
-            reply = status
-        elif msg.command == "set":
-            msg.obj.set(*msg.args) if not hasattr(msg.obj, "sim_put") else msg.obj.sim_put(*msg.args)
-            if msg.obj.name == "pstat_stop_cmd":
-                msg.obj.root.state.sim_put("Aborted")
+        reply = default_reply(msg)
+        if msg.command == "complete":
+            status = reply
         elif msg.command == "collect" and status is not None:
             collects += 1
             if collects == rounds:         # the protocol ends after this many rounds of stacks
                 status.finish()
+        if hook is not None:
+            hook(msg)
 
 
 def names(msgs, command):
@@ -120,31 +129,12 @@ def test_stop_condition_ends_the_protocol_by_opening_the_circuit(devices):
     scope, pstat = devices
     pstat.cell_time_s.sim_put(0.0)
     plan = cycling_zstack(scope, pstat, PROTOCOL, POSITIONS[:1], operator="t", max_cell_time_s=100.0, **STACK)
-    msgs = []
-    gen = plan
-    reply = None
-    rounds = 0
-    while True:
-        try:
-            msg = gen.send(reply)
-        except StopIteration:
-            break
-        msgs.append(msg)
-        reply = None
-        if msg.command == "read":
-            reply = msg.obj.read()
-        elif msg.command == "locate":
-            reply = msg.obj.locate()
-        elif msg.command == "complete":
-            reply = FakeStatus()
-        elif msg.command == "set":
-            msg.obj.set(*msg.args) if not hasattr(msg.obj, "sim_put") else msg.obj.sim_put(*msg.args)
-            if msg.obj.name == "pstat_stop_cmd":
-                pstat.state.sim_put("Aborted")
-        elif msg.command == "collect":
-            rounds += 1
-            pstat.cell_time_s.sim_put(60.0 * rounds)           # cell time passes between rounds
-    assert rounds >= 2
+
+    def hook(msg):
+        if msg.command == "collect":               # cell time passes between rounds
+            pstat.cell_time_s.sim_put(pstat.cell_time_s.get() + 60.0)
+
+    msgs = drive(plan, rounds=1000, hook=hook)
     stop = [m for m in msgs if m.command == "set" and m.obj.name == "pstat_stop_cmd"]
     assert stop, "the plan must stop the protocol when the stop condition is met"
     assert [m.kwargs["name"] for m in msgs if m.command == "create"].count("stacks") == 2   # at 0 s and 60 s
@@ -203,28 +193,14 @@ def test_interval_starts_rounds_every_interval_of_cell_time(devices):
     scope, pstat = devices
     pstat.cell_time_s.sim_put(0.0)
     plan = cycling_zstack(scope, pstat, PROTOCOL, POSITIONS[:1], operator="t", interval_s=100.0, **STACK)
-    starts, reply, status, collects = [], None, None, 0
-    while True:
-        try:
-            msg = plan.send(reply)
-        except StopIteration:
-            break
-        reply = None
-        if msg.command == "read":
-            reply = msg.obj.read()
-        elif msg.command == "locate":
-            reply = msg.obj.locate()
-        elif msg.command == "complete":
-            reply = status = FakeStatus(pstat)
-        elif msg.command == "sleep" or msg.command == "trigger":
+    starts = []
+
+    def hook(msg):
+        if msg.command in ("sleep", "trigger"):
             pstat.cell_time_s.sim_put(pstat.cell_time_s.get() + (10.0 if msg.command == "sleep" else 5.0))
-        elif msg.command == "set":
-            msg.obj.set(*msg.args) if not hasattr(msg.obj, "sim_put") else msg.obj.sim_put(*msg.args)
-            if msg.obj.name == "stack_index":
-                starts.append(pstat.cell_time_s.get())
-        elif msg.command == "collect":
-            collects += 1
-            if collects == 3:
-                status.finish()
+        elif msg.command == "set" and msg.obj.name == "stack_index":
+            starts.append(pstat.cell_time_s.get())
+
+    drive(plan, rounds=3, hook=hook)
     assert len(starts) == 3
     np.testing.assert_allclose(starts, [0.0, 100.0, 200.0], atol=10.0)

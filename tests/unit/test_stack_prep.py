@@ -1,6 +1,5 @@
 """Stack preparation: projection, attenuation correction, axial scale, drift registration."""
 import numpy as np
-import pytest
 from scipy import ndimage
 
 from operando.analysis.stack_prep import (attenuation_corrected, drift_um, max_intensity_projection,

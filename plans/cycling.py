@@ -1,4 +1,5 @@
-"""Running a cycling protocol on the potentiostat flyer, with the cell left at open circuit on every exit."""
+"""Running a cycling protocol on the potentiostat flyer, with the cell left at open circuit on every exit
+(the plan stages the potentiostat; the RunEngine unstages it however the plan ends)."""
 from __future__ import annotations
 
 import json
@@ -14,11 +15,6 @@ def cell_limits(pstat) -> CellLimits:
     """The instrument's voltage window, current limit and the cell's nominal capacity (read, nothing moves)."""
     return CellLimits(float(pstat.min_voltage_v.get()), float(pstat.max_voltage_v.get()),
                       float(pstat.max_current_a.get()), float(pstat.capacity_ah.get()))
-
-
-def open_circuit(pstat):
-    """Stop the technique: the potentiostat disconnects the cell."""
-    yield from bps.mv(pstat.stop_cmd, 1)
 
 
 def run_protocol(pstat, protocol: str, *, accel: float | None = None, sample_rate_hz: float | None = None,
@@ -50,4 +46,4 @@ def run_protocol(pstat, protocol: str, *, accel: float | None = None, sample_rat
     if settings:
         yield from bps.mv(*settings)
     yield from bps.mv(pstat.technique, json.dumps(technique))
-    return (yield from bpp.finalize_wrapper(_run(), open_circuit(pstat)))
+    return (yield from _run())

@@ -44,10 +44,9 @@ class ElectrolyteShells:
     """Excess salt dC (mol/m^3) in n radial liquid shells around each of P agglomerates."""
 
     def __init__(self, radii_m, n_shells: int = 40, diffusivity_m2_s: float = D_HOST_M2_S,
-                 reach_m: float = REACH_M, bulk_m: float = BULK_SALT_M):
+                 reach_m: float = REACH_M):
         self.radii_m = np.asarray(radii_m, dtype=float)
         self.diffusivity_m2_s = diffusivity_m2_s
-        self.bulk_mol_m3 = bulk_m * 1000.0
         frac = liquid_edges_fraction(n_shells)
         self.edges_m = self.radii_m[:, None] + reach_m * frac[None, :]
         self.centres_m = 0.5 * (self.edges_m[:, :-1] + self.edges_m[:, 1:])
@@ -77,12 +76,6 @@ class ElectrolyteShells:
         rhs = cap * self.excess
         rhs[:, 0] += (1.0 - T_PLUS) * np.asarray(particle_current_a, dtype=float) / FARADAY_C_MOL
         self.excess = solve_tridiagonal(sub, diag, sup, rhs)
-
-    def concentration_m(self, k: int, distance_m) -> np.ndarray:
-        """Salt concentration (mol/L) around agglomerate k at distances (m) from its surface."""
-        dist = np.clip(np.asarray(distance_m, dtype=float), 0.0, None)
-        excess = np.interp(dist, self.distance_m[k], self.excess[k], left=self.excess[k, 0], right=0.0)
-        return (self.bulk_mol_m3 + excess) / 1000.0
 
     def excess_salt_mol(self) -> np.ndarray:
         """Excess salt around each agglomerate (mol)."""

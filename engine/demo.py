@@ -116,7 +116,7 @@ def _cycling_experiment(config, scope, RE, writer, client) -> bool:
         path = frame_file(run, f"{scope.apd.name}_reflection")
         with h5py.File(path.with_name(path.name + STATE_TRUTH_SUFFIX), "r") as f:
             electrode_x = f["electrode_x"][()]
-        planes = len(run["primary"].read()["stack_index"]) // len(stacks["stack_summary_index"])
+        planes = int(stacks["stack_summary_n_planes"].values[0])      # every stack has the same z range
         for k in range(len(stacks["stack_summary_index"])):
             print(f"{k:>5}  {str(stacks['stack_summary_position_name'].values[k]):>8}  "
                   f"{stacks['stack_summary_start_time_s'].values[k] / 60:>15.1f}  "

@@ -118,13 +118,12 @@ def cycling_zstack(scope, pstat, protocol: str, positions, *, z_start_um=10.0, z
         yield from stack_with_cell(scope, pstat, position, stack, index, tag, summary)
 
     def stop_reached(t0, cycle0):
-        now = yield from read_cell(pstat)
-        cycle = int((yield from bps.rd(pstat.cycle)))
-        return ((max_cycles is not None and cycle - cycle0 >= max_cycles)
-                or (max_cell_time_s is not None and now["cell_time_s"] - t0 >= max_cell_time_s))
+        if max_cycles is not None and int((yield from bps.rd(pstat.cycle))) - cycle0 >= max_cycles:
+            return True
+        return max_cell_time_s is not None and float((yield from bps.rd(pstat.cell_time_s))) - t0 >= max_cell_time_s
 
     def wait_for_cell_time(t, done):
-        while not done.done and (yield from read_cell(pstat))["cell_time_s"] < t:
+        while not done.done and float((yield from bps.rd(pstat.cell_time_s))) < t:
             yield from bps.sleep(0.05)
 
     @bpp.stage_decorator([pstat, scope.laser, scope.apd])
@@ -136,7 +135,7 @@ def cycling_zstack(scope, pstat, protocol: str, positions, *, z_start_um=10.0, z
         yield from bps.kickoff(pstat, wait=True)
         done = yield from bps.complete(pstat, wait=False)
         yield from bps.checkpoint()        # a pause from here on never restarts the protocol
-        t0 = (yield from read_cell(pstat))["cell_time_s"]
+        t0 = float((yield from bps.rd(pstat.cell_time_s)))
         cycle0 = int((yield from bps.rd(pstat.cycle)))
         yield from bps.mv(scope.laser.shutter, "Open")
         index, round_start = 0, t0

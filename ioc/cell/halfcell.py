@@ -123,12 +123,13 @@ class HalfCell:
     NEWTON_TOLERANCE_V = 5e-4     # accepted overpotential error of the kinetics at the end of a step
     NEWTON_ITERATIONS = 6
 
-    def _newton(self, dt_s, current_a, voltage_v, x_it, j_it, phi_it, sub, diag, sup, cap):
-        """One Newton iteration of the implicit step about (x_it, j_it, phi_it): new (x, j, phi)."""
+    def _newton(self, dt_s, current_a, voltage_v, x_it, j_it, phi_it, kinetics, sub, diag, sup, cap):
+        """One Newton iteration of the implicit step about (x_it, j_it, phi_it), where ``kinetics``
+        = self._kinetics(phi_it, x_it, j_it): new (x, j, phi)."""
         s = self.solid
         n = s.n
         fc = FARADAY_C_MOL * s.c_max
-        bv, g_phi, g_x = self._kinetics(phi_it, x_it, j_it)
+        bv, g_phi, g_x = kinetics
         # Unknowns per particle: shell x (n) and shell current / (F c_max) (n), from
         #   solid exchange:  T x + J = cap x_old
         #   kinetics:        -(g_x/fc) x + (I + G M) J = (bv + G M j_it - g_x x_it)/fc + (G/fc) dphi
@@ -174,12 +175,15 @@ class HalfCell:
         s = self.solid
         sub, diag, sup, cap = s.matrix(dt_s)
         x, j, phi = s.x, self.shell_current_a, self.phi_v
+        kinetics = self._kinetics(phi, x, j)
         settled = False
         for _ in range(self.NEWTON_ITERATIONS):
-            x, j, phi, limited = self._newton(dt_s, current_a, voltage_v, x, j, phi, sub, diag, sup, cap)
+            x, j, phi, limited = self._newton(dt_s, current_a, voltage_v, x, j, phi, kinetics, sub, diag, sup, cap)
             if x.max() >= 1.0 or x.min() <= 0.0:
                 break
-            bv, g_phi, _ = self._kinetics(phi, x, j)
+            # The kinetics at the new state: the residual check, and the next iteration's linearisation.
+            kinetics = self._kinetics(phi, x, j)
+            bv, g_phi, _ = kinetics
             error_v = np.abs(bv - j) / np.maximum(g_phi, 1e-300)
             if np.max(np.where(g_phi > 0, error_v, 0.0)) < self.NEWTON_TOLERANCE_V:
                 settled = True

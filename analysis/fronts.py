@@ -15,13 +15,15 @@ import numpy as np
 
 @dataclass(frozen=True)
 class FrontResult:
-    """velocity_nm_s (positive: surface first), its standard error, per-depth crossing times (s),
-    spread of those times (s), and whether the change is uniform across depth."""
+    """velocity_nm_s (positive: surface first), its standard error, per-depth crossing times (s)
+    at depth_um (um below the surface), spread of those times (s), and whether the change is
+    uniform across depth."""
     velocity_nm_s: float
     velocity_error_nm_s: float
     crossing_time_s: np.ndarray
     spread_s: float
     uniform: bool
+    depth_um: np.ndarray
 
 
 def normalised(signal) -> np.ndarray:
@@ -58,11 +60,30 @@ def front_velocity(depths_um, times_s, signal, uniform_within_s: float = 60.0) -
     ok = np.isfinite(tc)
     spread = float(np.ptp(tc[ok])) if ok.any() else float("nan")
     if ok.sum() < 3 or spread <= uniform_within_s:
-        return FrontResult(float("inf"), float("nan"), tc, spread, True)
+        return FrontResult(float("inf"), float("nan"), tc, spread, True, d)
     dd, tt = d[ok], tc[ok]
     # crossing time = depth / v + t0: fit time on depth, the measured quantity
     slope, intercept = np.polyfit(dd, tt, 1)
     resid = tt - (slope * dd + intercept)
     se = np.sqrt(np.sum(resid ** 2) / max(tt.size - 2, 1) / np.sum((dd - dd.mean()) ** 2))
     v = 1e3 / slope if slope != 0 else float("inf")            # um/s -> nm/s
-    return FrontResult(float(v), float(abs(se / slope) * abs(v)), tc, spread, False)
+    return FrontResult(float(v), float(abs(se / slope) * abs(v)), tc, spread, False, d)
+
+
+def imaged_front(depths_um, profiles, times_s, apex_um: float, half_height_um: float, n_particle: float,
+                 n_medium: float, skip_um: float, reach: float = 1.0,
+                 uniform_within_s: float = 60.0) -> FrontResult:
+    """Front through one agglomerate from its central-area reflectivity in a series of stacks.
+
+    depths_um: apparent depth of each plane; profiles: (T, planes) mean counts per plane over the
+    agglomerate's central area at times_s. Planes from ``skip_um`` (apparent) below the apex (where
+    the surface reflection, which brightens as the interior dims, no longer dominates) down to
+    ``reach`` of the half-height are used; their physical depth below the surface is the apparent
+    one times n_particle / n_medium (focal shift inside the particle)."""
+    d = np.asarray(depths_um, dtype=float) - apex_um
+    physical = d * n_particle / n_medium
+    use = (d >= skip_um) & (physical <= reach * half_height_um)
+    if use.sum() < 3:
+        raise ValueError(f"only {int(use.sum())} planes lie between the surface and {reach} of the half-height; "
+                         "a finer z step is needed")
+    return front_velocity(physical[use], times_s, np.asarray(profiles, dtype=float)[:, use], uniform_within_s)

@@ -40,13 +40,7 @@ def threshold_volumes(stack: np.ndarray, pixel_size_um: float, z_step_um: float,
     labelled. Volumes include the index correction n_particle / n_medium.
     """
     stack = np.asarray(stack, dtype=np.float32)
-    if stack.ndim != 3:
-        raise ValueError(f"stack must be 3-D (planes, y, x), got shape {stack.shape}")
-    smooth = ndimage.gaussian_filter(stack, sigma=(0.7, 0.25 / pixel_size_um, 0.25 / pixel_size_um))
-    thr = threshold_factor * threshold_otsu(smooth) if threshold is None else threshold
-    mask = smooth > thr
-    mask = ndimage.binary_closing(mask, structure=np.ones((3, 5, 5), bool))
-    labels, n = ndimage.label(mask)
+    labels = label_objects(stack, pixel_size_um, threshold, threshold_factor)
     voxel = apparent_voxel_volume_um3(pixel_size_um, z_step_um, n_medium, n_immersion) * n_particle / n_medium
     objects = []
     for i, sl in enumerate(ndimage.find_objects(labels), start=1):
@@ -65,6 +59,19 @@ def threshold_volumes(stack: np.ndarray, pixel_size_um: float, z_step_um: float,
                 or sl[2].stop == stack.shape[2] or sl[0].start == 0 or sl[0].stop == stack.shape[0])
         objects.append(SegmentedObject(i, float(volume), tuple(float(c) for c in centroid), count, bool(edge)))
     return objects
+
+
+def label_objects(stack: np.ndarray, pixel_size_um: float, threshold: float | None = None,
+                  threshold_factor: float = 1.0) -> np.ndarray:
+    """Labels (planes, y, x; 0 = background) of bright 3D objects: the stack smoothed over about
+    one PSF (0.25 um laterally), thresholded (Otsu unless given) and closed."""
+    stack = np.asarray(stack, dtype=np.float32)
+    if stack.ndim != 3:
+        raise ValueError(f"stack must be 3-D (planes, y, x), got shape {stack.shape}")
+    smooth = ndimage.gaussian_filter(stack, sigma=(0.7, 0.25 / pixel_size_um, 0.25 / pixel_size_um))
+    thr = threshold_factor * threshold_otsu(smooth) if threshold is None else threshold
+    mask = ndimage.binary_closing(smooth > thr, structure=np.ones((3, 5, 5), bool))
+    return ndimage.label(mask)[0]
 
 
 def _fill_columns(obj: np.ndarray) -> np.ndarray:

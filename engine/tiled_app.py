@@ -2,7 +2,8 @@
 
 Same catalog as ``tiled serve catalog`` (SQLite catalog, file + SQLite table
 storage, the detector directory readable), but the API key is read from a
-0600 file and never printed, and anonymous access is refused.
+0600 file and never printed, anonymous access is refused, and stored runs can be replayed
+as documents (bluesky-tiled-plugins' JSON-seq exporter).
 """
 from __future__ import annotations
 
@@ -11,14 +12,22 @@ from pathlib import Path
 
 
 def build(tiled_dir: Path, data_dir: Path, api_key: str):
+    import copy
+
+    from bluesky_tiled_plugins.exporters import json_seq_exporter
     from tiled.catalog import from_uri
     from tiled.config import Authentication
+    from tiled.media_type_registration import default_serialization_registry
     from tiled.server.app import build_app
 
     tree = from_uri(f"sqlite:///{tiled_dir / 'catalog.db'}",
                     writable_storage=[str(tiled_dir / "files"), f"sqlite:///{tiled_dir / 'tables.sqlite'}"],
                     readable_storage=[str(data_dir)], init_if_not_exists=True)
-    return build_app(tree, Authentication(single_user_api_key=api_key, allow_anonymous_access=False))
+    # BlueskyRun.documents() (replaying a stored run through analysis) asks for JSON-seq.
+    serializers = copy.deepcopy(default_serialization_registry)
+    serializers.register("BlueskyRun", "application/json-seq", json_seq_exporter)
+    return build_app(tree, Authentication(single_user_api_key=api_key, allow_anonymous_access=False),
+                     serialization_registry=serializers)
 
 
 def main(argv=None):

@@ -15,9 +15,11 @@ MATERIALS = ("LCO", "NMC811")
 SIMULATED_SAMPLE = {
     "name": "virtual-LCO-halfcell",
     "material": "LCO",
+    "refractive_index": 2.2,        # pristine particle at 820 nm
     "electrode": {"active_mass_mg": 3.0, "active_mass_fraction": 0.2, "thickness_um": 100.0,
                   "loading_mg_cm2": 2.65, "area_cm2": 1.13, "binder": "PTFE", "conductive_additive": "carbon black"},
-    "electrolyte": {"name": "LP30", "salt": "LiPF6", "salt_m": 1.0, "solvent": "EC:DMC 1:1 v/v"},
+    "electrolyte": {"name": "LP30", "salt": "LiPF6", "salt_m": 1.0, "solvent": "EC:DMC 1:1 v/v",
+                    "refractive_index": 1.42},
     "counter_electrode": "Li metal",
 }
 

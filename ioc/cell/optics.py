@@ -15,6 +15,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 from scipy.special import erf
 
+from operando.analysis import psf
+
 from .electrode import Electrode
 from .electrolyte import BULK_SALT_M, REACH_M, tpef_relative
 from .intercalation import MATERIALS
@@ -23,7 +25,7 @@ from .reflectivity import interior_contrast, particle_index
 
 PRISTINE_X = {name: m.x_pristine for name, m in MATERIALS.items()}
 
-FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+FWHM_TO_SIGMA = psf.FWHM_TO_SIGMA
 
 
 @dataclass(frozen=True)
@@ -37,23 +39,12 @@ class ConfocalOptics:
     detection_efficiency: float = 1.2e-7
 
     def lateral_fwhm_um(self, wavelength_nm: float) -> float:
-        """Lateral FWHM of the confocal reflection PSF (um).
-
-        0.37 lambda/NA for a point pinhole, widening towards the widefield
-        0.51 lambda/NA as the pinhole opens (about 0.41 lambda/NA at 0.7 AU).
-        """
-        k = 0.37 + 0.14 * min(self.pinhole_au, 1.0) ** 2 * 0.5
-        return k * wavelength_nm * 1e-3 / self.numerical_aperture
+        """Lateral FWHM of the confocal reflection PSF (um); about 0.41 lambda/NA at 0.7 AU."""
+        return psf.lateral_fwhm_um(wavelength_nm, self.numerical_aperture, self.pinhole_au)
 
     def axial_fwhm_um(self, wavelength_nm: float) -> float:
-        """FWHM of the confocal response to a reflecting plane (um, apparent depth).
-
-        0.45 lambda / (n - sqrt(n^2 - NA^2)) for a small pinhole, about 20 %
-        wider at 0.7 AU.
-        """
-        n, na = self.n_immersion, self.numerical_aperture
-        base = 0.45 * wavelength_nm * 1e-3 / (n - np.sqrt(n * n - na * na))
-        return base * (1.0 + 0.4 * min(self.pinhole_au, 1.5) ** 2)
+        """FWHM of the confocal response to a reflecting plane (um, apparent depth)."""
+        return psf.axial_fwhm_um(wavelength_nm, self.numerical_aperture, self.n_immersion, self.pinhole_au)
 
     @property
     def depth_scale(self) -> float:

@@ -22,6 +22,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/stream_planes.py
+	$(BIN)/python benchmarks/analyse_stack.py
 
 clean:
 	rm -rf $(VENV) var

@@ -91,7 +91,7 @@ class Measurement:
 def measure(stack: np.ndarray, piezo_um, geometry: StackGeometry, min_volume_um3: float = 2.0,
             labels: np.ndarray | None = None) -> list[Measurement]:
     """Every agglomerate of a reflection stack (planes, y, x) taken at piezo positions ``piezo_um``."""
-    stack = np.asarray(stack, dtype=float)
+    stack = np.asarray(stack)
     if stack.ndim != 3 or stack.shape[0] < 5:
         raise ValueError(f"stack must be 3-D with at least 5 planes, got shape {stack.shape}")
     depths = np.asarray(piezo_um, dtype=float) * geometry.depth_scale
@@ -128,7 +128,7 @@ def _central_profile(stack: np.ndarray, footprint: np.ndarray, fraction: float =
     yy, xx = np.nonzero(footprint)
     Y, X = np.mgrid[0:footprint.shape[0], 0:footprint.shape[1]]
     central = np.hypot(X - xx.mean(), Y - yy.mean()) < fraction * np.sqrt(yy.size / np.pi)
-    return np.asarray(stack, dtype=float)[:, central].mean(axis=1)
+    return np.asarray(stack)[:, central].astype(float).mean(axis=1)
 
 
 @dataclass(frozen=True)
@@ -155,21 +155,26 @@ class Track:
     times_s: list[float] = field(default_factory=list)
 
 
-def scale_change(reference: Cap, depth_um: np.ndarray, centre_depth_um: float,
+def scale_change(reference: Cap, depth_um: np.ndarray, height: np.ndarray, centre_depth_um: float,
                  correlated_px: float = 2.0) -> tuple[float, float]:
     """Linear scale change s - 1 (and its standard error) of a surface whose columns moved from the
-    reference's depths to ``depth_um`` (NaN where unfit), for a scaling about the centre at
-    ``centre_depth_um``: least squares of the per-column shifts on d depth / d s. The error counts
-    columns within the smoothing (Gaussian sigma ``correlated_px``) as one: 4 pi sigma^2 of them."""
+    reference's depths to ``depth_um`` (NaN where unfit; surface peaks ``height`` counts), for a
+    scaling about the centre at ``centre_depth_um``: least squares of the per-column shifts on
+    d depth / d s, each column weighted by the inverse variance of its shift (a peak's position
+    error goes as 1 / its height). The error counts columns within the smoothing (Gaussian sigma
+    ``correlated_px``) as one: 4 pi sigma^2 of them."""
     sens = reference.sensitivity_um(centre_depth_um)
     shift = np.asarray(depth_um, dtype=float) - reference.depth_um
-    ok = np.isfinite(shift)
+    h = np.asarray(height, dtype=float)
+    ok = np.isfinite(shift) & (h > 0)
     if ok.sum() < 12:
         return float("nan"), float("nan")
     a, b = sens[ok], shift[ok]
-    ds = float(a @ b / (a @ a))
+    w = 1.0 / (1.0 / reference.height[ok] ** 2 + 1.0 / h[ok] ** 2)
+    saa = float(np.sum(w * a * a))
+    ds = float(np.sum(w * a * b) / saa)
     resid = b - ds * a
-    err = float(np.sqrt(resid @ resid / max(ok.sum() - 1, 1) / (a @ a)))
+    err = float(np.sqrt(np.sum(w * resid ** 2) / max(ok.sum() - 1, 1) / saa))
     return ds, err * float(np.sqrt(4 * np.pi)) * correlated_px
 
 
@@ -205,8 +210,8 @@ class Tracker:
         for track in self.tracks.values():
             ref = track.reference
             if track.changes:
-                depth, _ = column_depths(stack, ref.cap.rows, ref.cap.cols, depths, g.axial_fwhm_um)
-                strain, err = scale_change(ref.cap, depth, ref.apex.depth_um + track.half_height_um)
+                depth, height = column_depths(stack, ref.cap.rows, ref.cap.cols, depths, g.axial_fwhm_um)
+                strain, err = scale_change(ref.cap, depth, height, ref.apex.depth_um + track.half_height_um)
             else:
                 depth, strain, err = ref.cap.depth_um, 0.0, 0.0
             if not np.isfinite(strain):

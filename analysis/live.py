@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from event_model import DocumentRouter, compose_run
 
+from . import electrolyte
 from .agglomerates import StackGeometry, Tracker
 from .frames import FrameIndex, read_frames
 from .fronts import imaged_front
@@ -168,10 +169,15 @@ VOLUME_KEYS = {"stack_index": ("integer", ""), "position_name": ("string", ""), 
                "cell_time_s": ("number", "s"), "current_a": ("number", "A"), "dv_v": ("number", ""),
                "dv_v_error": ("number", ""), "rise_um": ("number", "um"), "half_height_um": ("number", "um"),
                "x_um": ("number", "um"), "y_um": ("number", "um"), "volume_um3": ("number", "um^3")}
+ELECTROLYTE_KEYS = {"stack_index": ("integer", ""), "position_name": ("string", ""), "agglomerate": ("integer", ""),
+                   "cell_time_s": ("number", "s"), "current_a": ("number", "A"), "plane_depth_um": ("number", "um"),
+                   "delta_c_near_m": ("number", "mol/L"), "delta_c_host_m": ("number", "mol/L"),
+                   "extent_um": ("number", "um")}
 FRONT_KEYS = {"position_name": ("string", ""), "agglomerate": ("integer", ""), "segment": ("string", ""),
               "start_time_s": ("number", "s"), "end_time_s": ("number", "s"), "n_stacks": ("integer", ""),
               "velocity_nm_s": ("number", "nm/s"), "velocity_error_nm_s": ("number", "nm/s"),
-              "spread_s": ("number", "s"), "uniform": ("boolean", "")}
+              "spread_s": ("number", "s"), "uniform": ("boolean", ""), "min_depth_um": ("number", "um"),
+              "max_depth_um": ("number", "um")}
 
 
 def _data_keys(spec: dict, source: str) -> dict:
@@ -197,6 +203,10 @@ class ConfocalAnalysis(StackCollector):
         self.fronts: list[dict] = []
         self.trackers: dict[str, Tracker] = {}
         self.stacks_meta: dict[str, list[Stack]] = {}
+        self.electrolyte: list[dict] = []
+        self.salt_maps: dict[tuple[str, int], np.ndarray] = {}
+        self._salt_reference: dict[str, tuple[float, np.ndarray]] = {}
+        self.calibration = electrolyte.load_calibration()
         self.errors: list[BaseException] = []
         self._queue: queue.Queue = queue.Queue()
         self._done = threading.Event()
@@ -265,9 +275,15 @@ class ConfocalAnalysis(StackCollector):
         self.stacks_meta.clear()
         self.volumes.clear()
         self.fronts.clear()
+        self.electrolyte.clear()
+        self.salt_maps.clear()
+        self._salt_reference.clear()
+        self._electrolyte_desc = None
+        self.bulk_m = float(raw_start.get("sample", {}).get("electrolyte", {}).get("salt_m", 1.0))
         self.geometry = StackGeometry.from_start(raw_start)
         md = {"raw_uid": raw_start["uid"], "analysis": "confocal", "analysis_version": ANALYSIS_VERSION,
               "parameters": self.parameters, "plan_name": "confocal_analysis",
+              "calibration": {"tpef": self.calibration.source, "settings": self.calibration.settings},
               "raw_plan_name": raw_start.get("plan_name")}
         for key in ("material", "c_rate", "sample", "operator", "protocol"):
             if key in raw_start:
@@ -293,6 +309,33 @@ class ConfocalAnalysis(StackCollector):
                    "y_um": track.reference.xy_um[1], "volume_um3": track.reference.volume_um3}
             self.volumes.append(row)
             self._emit_doc("event", self._volume_desc.compose_event(data=row, timestamps=_now(row)))
+        if "fluorescence" in stack.frames:
+            self._salt(stack, tracker)
+
+    def _salt(self, stack: Stack, tracker: Tracker):
+        """Delta C in the plane 0.3 um above the electrode, referred to the position's first stack."""
+        depths = stack.piezo_um * self.geometry.depth_scale
+        fl = stack.frames["fluorescence"]
+        if stack.position_name not in self._salt_reference:
+            plane = electrolyte.electrode_surface_depth(fl, depths) - 0.3
+            self._salt_reference[stack.position_name] = (plane, electrolyte.plane_at(fl, depths, plane))
+        plane, reference = self._salt_reference[stack.position_name]
+        delta = electrolyte.salt_map(electrolyte.plane_at(fl, depths, plane), reference, self.calibration,
+                                     self.bulk_m) - self.bulk_m
+        self.salt_maps[(stack.position_name, stack.index)] = delta
+        footprints = {t.ident: t.reference.footprint for t in tracker.tracks.values()}
+        host = electrolyte.host_delta_c(delta, list(footprints.values()), self.geometry.pixel_size_um)
+        if self._electrolyte_desc is None:
+            self._electrolyte_desc = self._bundle.compose_descriptor(
+                name="electrolyte", data_keys=_data_keys(ELECTROLYTE_KEYS, "electrolyte"))
+            self._emit_doc("descriptor", self._electrolyte_desc.descriptor_doc)
+        for ident, fp in footprints.items():
+            g = electrolyte.gradient_near(delta, fp, self.geometry.pixel_size_um)
+            row = {"stack_index": stack.index, "position_name": stack.position_name, "agglomerate": ident,
+                   "cell_time_s": stack.time_s, "current_a": stack.current_a, "plane_depth_um": plane,
+                   "delta_c_near_m": g.near_m, "delta_c_host_m": host, "extent_um": g.extent_um}
+            self.electrolyte.append(row)
+            self._emit_doc("event", self._electrolyte_desc.compose_event(data=row, timestamps=_now(row)))
 
     def _close(self, raw_stop: dict):
         for position, tracker in self.trackers.items():
@@ -330,7 +373,8 @@ class ConfocalAnalysis(StackCollector):
                 "start_time_s": float(times[keep[0]]), "end_time_s": float(times[keep[-1]]), "n_stacks": len(keep),
                 "velocity_nm_s": float(result.velocity_nm_s) if np.isfinite(result.velocity_nm_s) else 0.0,
                 "velocity_error_nm_s": float(np.nan_to_num(result.velocity_error_nm_s)),
-                "spread_s": float(np.nan_to_num(result.spread_s)), "uniform": bool(result.uniform)}
+                "spread_s": float(np.nan_to_num(result.spread_s)), "uniform": bool(result.uniform),
+                "min_depth_um": float(result.depth_um.min()), "max_depth_um": float(result.depth_um.max())}
 
 
 def half_cycles(stacks: list[Stack], min_stacks: int) -> list[tuple[str, list[int]]]:

@@ -101,13 +101,13 @@ def column_depths(stack: np.ndarray, rows: np.ndarray, cols: np.ndarray, depths_
                   axial_fwhm_um: float, smooth_px: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
     """Surface depth (um; NaN where the surface is outside the window) and peak height (counts) of
     the given pixel columns, fitted on one window of planes about the brightest plane of their mean."""
-    stack = np.asarray(stack, dtype=float)
+    stack = np.asarray(stack)
     depths_um = np.asarray(depths_um, dtype=float)
     step = float(depths_um[1] - depths_um[0])
     pad = int(np.ceil(3 * smooth_px)) + 1
     y0, y1 = max(rows.min() - pad, 0), min(rows.max() + pad + 1, stack.shape[1])
     x0, x1 = max(cols.min() - pad, 0), min(cols.max() + pad + 1, stack.shape[2])
-    sub = ndimage.gaussian_filter(stack[:, y0:y1, x0:x1], (0, smooth_px, smooth_px))
+    sub = ndimage.gaussian_filter(stack[:, y0:y1, x0:x1].astype(float), (0, smooth_px, smooth_px))
     values = sub[:, rows - y0, cols - x0]
     half = int(np.ceil(WINDOW_FWHM * axial_fwhm_um / step)) + 1
     centre = int(np.clip(np.argmax(values.mean(axis=1)), half, stack.shape[0] - 1 - half))
@@ -164,7 +164,7 @@ def exit_depth(stack: np.ndarray, footprint: np.ndarray, depths_um: np.ndarray, 
     """Apparent depth (um) of the exit face under the centre of ``footprint``: the strongest peak of
     the cap-averaged axial profile deeper than ``below_um`` (Gaussian three-point refinement).
     None when the profile has no interior maximum there."""
-    stack = np.asarray(stack, dtype=float)
+    stack = np.asarray(stack)
     depths_um = np.asarray(depths_um, dtype=float)
     yy, xx = np.nonzero(footprint)
     if yy.size == 0:
@@ -173,7 +173,7 @@ def exit_depth(stack: np.ndarray, footprint: np.ndarray, depths_um: np.ndarray, 
     radius = np.sqrt(yy.size / np.pi)
     Y, X = np.mgrid[0:stack.shape[1], 0:stack.shape[2]]
     cap = np.hypot(X - cx, Y - cy) < cap_fraction * radius
-    profile = stack[:, cap].mean(axis=1)
+    profile = stack[:, cap].astype(float).mean(axis=1)
     candidates = np.nonzero(depths_um > below_um)[0]
     candidates = candidates[(candidates > 0) & (candidates < len(profile) - 1)]
     if candidates.size == 0:

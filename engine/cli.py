@@ -1,4 +1,4 @@
-"""``operando`` command line: IOCs, the Tiled server and the demo."""
+"""``operando`` command line: IOCs, the Tiled server, the demo and replayed analysis."""
 from __future__ import annotations
 
 import argparse
@@ -63,6 +63,31 @@ def cmd_demo(args) -> int:
     return run_demo(_config(args), args.timing)
 
 
+def cmd_analyze(args) -> int:
+    """Replay a stored run through the confocal analysis; exit 3 if the run is not in Tiled,
+    4 if the server does not answer."""
+    import httpx
+
+    from .analyze import analyze_run, summary_lines
+    from .tiled_server import connect
+
+    config = _config(args)
+    try:
+        client = connect(config)
+    except (httpx.HTTPError, OSError) as exc:
+        print(f"no Tiled server at {config.tiled_uri} ({exc}); start one with `operando serve`", file=sys.stderr)
+        return 4
+    try:
+        analysis = analyze_run(client, args.uid, store=not args.no_store)
+    except KeyError:
+        print(f"no run {args.uid!r} in {config.tiled_uri}/api/v1/metadata/raw", file=sys.stderr)
+        return 3
+    print("\n".join(summary_lines(analysis)))
+    if not args.no_store:
+        print(f"derived run {analysis.documents[0][1]['uid']} (raw_uid {args.uid}) stored in the 'derived' container")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="operando", description="Operando optical microscopy of batteries.")
     parser.add_argument("--home", type=Path, help="data and state directory (default $OPERANDO_HOME or ~/.operando)")
@@ -76,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="start everything, record a z-stack into Tiled, check it, stop")
     p.add_argument("--timing", choices=["realistic", "fast"], default="realistic")
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("analyze", help="replay a stored run through the analysis into a derived run")
+    p.add_argument("uid", help="uid (or unique prefix) of the raw run")
+    p.add_argument("--no-store", action="store_true", help="print the results without writing a derived run")
+    p.set_defaults(func=cmd_analyze)
     return parser
 
 

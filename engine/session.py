@@ -18,7 +18,10 @@ class BackgroundTiledWriter:
 
     The RunEngine only enqueues; the writer (~65 ms per event at batch_size=1)
     drains the queue at its own pace. With ``backup_directory`` the writer
-    keeps a JSONL copy of any run it fails to store.
+    keeps a JSONL copy of any run it fails to store. ``sink(container)`` gives
+    another destination (derived runs) drained by the same thread: the
+    embedded server's SQLite table storage refuses concurrent appends
+    ("database is locked"), so all writes from a session go one at a time.
     """
 
     def __init__(self, client, backup_directory=None, batch_size: int = 10):
@@ -35,13 +38,20 @@ class BackgroundTiledWriter:
         self._thread.start()
 
     def __call__(self, name, doc):
-        self.queue.put((name, doc))
+        self.queue.put((self.writer, name, doc))
+
+    def sink(self, container, batch_size: int = 50):
+        """A callable(name, doc) writing into another container through this writer's thread."""
+        from bluesky_tiled_plugins import TiledWriter
+
+        other = TiledWriter(container, batch_size=batch_size)
+        return lambda name, doc: self.queue.put((other, name, doc))
 
     def _run(self):
         while True:
-            name, doc = self.queue.get()
+            writer, name, doc = self.queue.get()
             try:
-                self.writer(name, doc)
+                writer(name, doc)
             except BaseException as exc:   # keep draining; the backup holds the run
                 log.exception("TiledWriter failed on a %s document", name)
                 self.errors.append(exc)

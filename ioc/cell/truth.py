@@ -105,3 +105,32 @@ def truncate_state_truth(path: Path, n: int) -> None:
             if isinstance(obj, h5py.Dataset) and obj.shape and obj.shape[0] > n and name != "liquid_distance_um":
                 obj.resize(n, axis=0)
         f.visititems(visit)
+
+
+def read_state_truth(path: Path, frame: int):
+    """The CellState frame ``frame`` was rendered with, back from the sidecar (tests, demo checks)."""
+    import h5py
+    import numpy as np
+
+    from .state import AgglomerateState, CellState
+
+    states = {}
+    with h5py.File(path, "r") as f:
+        for name in f:
+            if not name.startswith("agglomerate_"):
+                continue
+            g = f[name]
+            salt = g["salt_excess_mol_m3"][frame] if "salt_excess_mol_m3" in g else np.zeros(0)
+            label = int(name.split("_")[1])
+            states[label] = AgglomerateState(label, float(g["volume_change"][frame]), g["x_shells"][frame], salt)
+        return CellState(float(f["cell_time_s"][frame]), float(f["electrode_x"][frame]), states)
+
+
+def electrode_from_truth(truth: dict):
+    """The Electrode a truth sidecar describes (geometry only; textures are not recorded)."""
+    from .electrode import Agglomerate, Electrode
+
+    aggs = tuple(Agglomerate(a["label"], a["material"], tuple(a["center_um"]), tuple(a["semi_axes_um"]),
+                             tuple(tuple(r) for r in a["rotation"]), a["active"]) for a in truth["agglomerates"])
+    return Electrode(material=truth["material"], agglomerates=aggs, electrolyte_gap_um=truth["electrolyte_gap_um"],
+                     seed=truth["seed"])

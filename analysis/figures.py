@@ -1,0 +1,112 @@
+"""Figures of a confocal analysis (matplotlib; PNG files when headless).
+
+Each function draws one figure of seed 000 from a ``ConfocalAnalysis`` (or arrays) and returns
+the path written.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .fronts import crossing_times, normalised
+
+
+def _pyplot():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+        try:
+            import os
+
+            if not os.environ.get("DISPLAY"):
+                matplotlib.use("Agg")
+        except Exception:   # pragma: no cover - backend already fixed
+            pass
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def volume_changes(analysis, path: Path) -> Path:
+    """Delta V / V (%) against cell time for every tracked agglomerate (seed Fig. 3c)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    series: dict = {}
+    for row in analysis.volumes:
+        series.setdefault((row["position_name"], row["agglomerate"]), []).append(row)
+    for (pos, ident), rows in sorted(series.items()):
+        t = np.array([r["cell_time_s"] for r in rows]) / 3600
+        ax.errorbar(t, [r["dv_v"] * 100 for r in rows], yerr=[r["dv_v_error"] * 100 for r in rows],
+                    marker="o", ms=3, capsize=2, label=f"{pos}{ident}")
+    ax.set_xlabel("cell time (h)")
+    ax.set_ylabel("ΔV/V (%)")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.legend(fontsize=7, ncol=4)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def front_map(analysis, position: str, ident: int, path: Path) -> Path:
+    """Normalised central reflectivity against depth and cell time for one agglomerate, with each
+    plane's zero crossing (seed Fig. 4)."""
+    plt = _pyplot()
+    tracker = analysis.trackers[position]
+    track = tracker.tracks[ident]
+    g = analysis.geometry
+    depths = analysis.stacks_meta[position][0].piezo_um * g.depth_scale - track.reference.apex.depth_um
+    physical = depths * g.n_particle / g.n_medium
+    use = (physical > 0) & (physical <= track.half_height_um)
+    times = np.asarray(track.times_s)
+    signal = np.array(track.profiles)[:, use]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    im = ax.pcolormesh(times / 3600, physical[use], normalised(signal).T, cmap="coolwarm", vmin=-1, vmax=1,
+                       shading="nearest")
+    ax.plot(crossing_times(times, signal) / 3600, physical[use], "k.-", label="zero crossing")
+    ax.invert_yaxis()
+    ax.set_xlabel("cell time (h)")
+    ax.set_ylabel("depth below surface (µm)")
+    ax.legend(fontsize=8)
+    fig.colorbar(im, ax=ax, label="normalised reflectivity")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def salt_map(delta_c: np.ndarray, pixel_size_um: float, path: Path, title: str = "") -> Path:
+    """ΔC_salt (mol/L) in the plane above the electrode (seed Fig. 6e)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    ny, nx = delta_c.shape
+    extent = [0, nx * pixel_size_um, ny * pixel_size_um, 0]
+    lim = max(float(np.nanmax(np.abs(delta_c))), 0.05)
+    im = ax.imshow(delta_c, cmap="RdBu_r", vmin=-lim, vmax=lim, extent=extent)
+    ax.set_xlabel("x (µm)")
+    ax.set_ylabel("y (µm)")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, label="ΔC_salt (M)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def projection(stack: np.ndarray, pixel_size_um: float, path: Path, title: str = "") -> Path:
+    """Maximum intensity projection of a stack (seed Fig. 1c)."""
+    plt = _pyplot()
+    mip = np.asarray(stack).max(axis=0)
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    ny, nx = mip.shape
+    im = ax.imshow(mip, cmap="gray", vmax=np.percentile(mip, 99.5),
+                   extent=[0, nx * pixel_size_um, ny * pixel_size_um, 0])
+    ax.set_xlabel("x (µm)")
+    ax.set_ylabel("y (µm)")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, label="counts")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,44 @@
+"""Replaying stored runs through the analysis: ``operando analyze UID``.
+
+The run's documents come back from Tiled (``BlueskyRun.documents()``), go through the same
+``ConfocalAnalysis`` a user subscribes to a live RunEngine, and the derived run is written
+to the ``derived`` container, where ``Key("raw_uid") == UID`` finds it.
+"""
+from __future__ import annotations
+
+DERIVED_CONTAINER = "derived"
+
+
+def analyze_run(client, uid: str, store: bool = True):
+    """The ConfocalAnalysis of stored run ``uid`` (its derived run written to Tiled if ``store``)."""
+    from bluesky_tiled_plugins import TiledWriter
+
+    from operando.analysis.live import ConfocalAnalysis
+
+    from .tiled_server import RUNS_CONTAINER, runs_container
+
+    run = client[RUNS_CONTAINER][uid]
+    sink = TiledWriter(runs_container(client, DERIVED_CONTAINER), batch_size=100) if store else None
+    analysis = ConfocalAnalysis(sink, background=False)
+    for name, doc in run.documents():
+        analysis(name, doc)
+    analysis.wait()
+    return analysis
+
+
+def summary_lines(analysis) -> list[str]:
+    """Human-readable table of the last Delta V / V of each agglomerate and every front."""
+    last = {}
+    for row in analysis.volumes:
+        last[(row["position_name"], row["agglomerate"])] = row
+    lines = ["position  agglomerate  cell time (s)  dV/V (%)   +-   half-height (um)"]
+    for (pos, ident), row in sorted(last.items()):
+        lines.append(f"{pos:>8}  {ident:>11}  {row['cell_time_s']:>13.0f}  {row['dv_v'] * 100:>+8.2f}  "
+                     f"{row['dv_v_error'] * 100:>4.2f}  {row['half_height_um']:>16.2f}")
+    if analysis.fronts:
+        lines.append("position  agglomerate  segment     front (nm/s)   +-   spread (s)  uniform")
+        for f in analysis.fronts:
+            lines.append(f"{f['position_name']:>8}  {f['agglomerate']:>11}  {f['segment']:<10}  "
+                         f"{f['velocity_nm_s']:>12.2f}  {f['velocity_error_nm_s']:>5.2f}  {f['spread_s']:>10.0f}  "
+                         f"{f['uniform']}")
+    return lines

@@ -1,0 +1,156 @@
+"""The demo's checks: what the analysis measured against what the virtual cell did.
+
+Only this module (and tests, benchmarks) reads the truth sidecars. Each check is
+{name, measured, truth, tolerance, unit, passed}; ``write_summary`` stores them in
+``demo-output/summary.json`` and prints them as a table.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class Check:
+    name: str
+    measured: float
+    truth: float
+    tolerance: float
+    unit: str
+    passed: bool
+
+
+def within(name: str, measured: float, truth: float, tolerance: float, unit: str, relative: bool = False) -> Check:
+    """|measured - truth| <= tolerance (times |truth| when relative)."""
+    tol = tolerance * abs(truth) if relative else tolerance
+    ok = bool(np.isfinite(measured) and np.isfinite(truth) and abs(measured - truth) <= tol)
+    return Check(name, float(measured), float(truth), float(tol), unit, ok)
+
+
+def write_summary(checks: list[Check], out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "summary.json"
+    path.write_text(json.dumps([asdict(c) for c in checks], indent=1))
+    width = max(len(c.name) for c in checks)
+    print(f"\n{'check':<{width}}  {'measured':>10}  {'truth':>10}  {'tolerance':>9}  unit   passed")
+    for c in checks:
+        print(f"{c.name:<{width}}  {c.measured:>10.4g}  {c.truth:>10.4g}  {c.tolerance:>9.3g}  {c.unit:<5}  {c.passed}")
+    print(f"{sum(c.passed for c in checks)}/{len(checks)} checks passed; written to {path}")
+    return path
+
+
+class RunTruth:
+    """The virtual cell's truth for a stored confocal run: geometry and per-frame cell state."""
+
+    def __init__(self, run, data_key: str):
+        from operando.ioc.cell.truth import STATE_TRUTH_SUFFIX, TRUTH_SUFFIX
+
+        from .readback import frame_file
+
+        path = frame_file(run, data_key)
+        self.geometry = json.loads(path.with_name(path.name + TRUTH_SUFFIX).read_text())
+        self.state_path = path.with_name(path.name + STATE_TRUTH_SUFFIX)
+        primary = run["primary"].read()
+        self.stack_index = primary["stack_index"].values if "stack_index" in primary else np.zeros(len(primary["time"]))
+
+    def state(self, stack_index: int):
+        """The cell state the first plane of stack ``stack_index`` was rendered with."""
+        from operando.ioc.cell.truth import read_state_truth
+
+        frame = int(np.nonzero(self.stack_index == stack_index)[0][0])
+        return read_state_truth(self.state_path, frame)
+
+    def agglomerate_at(self, x_um: float, y_um: float) -> dict:
+        """The true agglomerate nearest to a lateral position in the sample frame (um)."""
+        return min(self.geometry["agglomerates"],
+                   key=lambda a: np.hypot(a["center_um"][0] - x_um, a["center_um"][1] - y_um))
+
+
+def volume_checks(analysis, truth: RunTruth, positions: dict, tolerance_pp: float = 0.5) -> list[Check]:
+    """Per tracked agglomerate: Delta V / V at the stack where the truth's is largest in magnitude
+    (relative to the reference stack), and |Delta V / V| < 0.5 % throughout for inactive ones."""
+    checks = []
+    rows: dict = {}
+    for row in analysis.volumes:
+        rows.setdefault((row["position_name"], row["agglomerate"]), []).append(row)
+    for (pos, ident), series in sorted(rows.items()):
+        x0, y0 = positions[pos]
+        agg = truth.agglomerate_at(series[0]["x_um"] + x0, series[0]["y_um"] + y0)
+        label = agg["label"]
+        ref = truth.state(series[0]["stack_index"]).agglomerates[label].volume_change
+        true = np.array([(1 + truth.state(r["stack_index"]).agglomerates[label].volume_change) / (1 + ref) - 1
+                         for r in series])
+        meas = np.array([r["dv_v"] for r in series])
+        diameter = 2 * float(np.prod(agg["semi_axes_um"])) ** (1 / 3)
+        if not agg["active"]:
+            worst = int(np.argmax(np.abs(meas)))
+            checks.append(Check(f"inactive agglomerate {label}: max |dV/V|", float(abs(meas[worst]) * 100),
+                                float(abs(true[worst]) * 100), 0.5, "%", bool(abs(meas[worst]) * 100 < 0.5)))
+            continue
+        k = int(np.argmax(np.abs(true)))
+        tol = tolerance_pp if diameter >= 3.0 else 2 * tolerance_pp
+        checks.append(within(f"dV/V agglomerate {label} ({diameter:.1f} um) at {series[k]['cell_time_s'] / 3600:.2f} h",
+                             meas[k] * 100, true[k] * 100, tol, "%"))
+    return checks
+
+
+def front_checks(analysis, truth: RunTruth, positions: dict, tolerance: float = 0.2) -> list[Check]:
+    """Front velocity of each agglomerate and half-cycle against the truth's shells sampled at the
+    same stacks and over the same depths (uniform: both report uniform)."""
+    from operando.analysis.fronts import front_velocity
+
+    checks = []
+    for f in analysis.fronts:
+        tracker = analysis.trackers[f["position_name"]]
+        track = tracker.tracks[f["agglomerate"]]
+        x0, y0 = positions[f["position_name"]]
+        agg = truth.agglomerate_at(track.reference.xy_um[0] + x0, track.reference.xy_um[1] + y0)
+        stacks = [s for s in analysis.stacks_meta[f["position_name"]] if f["start_time_s"] <= s.time_s <= f["end_time_s"]]
+        states = [truth.state(s.index).agglomerates[agg["label"]] for s in stacks]
+        n = len(states[0].x_shells)
+        r_eq = float(np.prod(agg["semi_axes_um"])) ** (1 / 3)
+        half_height = 0.5 * (agg["z_extent_um"][1] - agg["z_extent_um"][0])
+        # Shell centres (centre to surface) at their depth below the top along the central column.
+        depth = (1 - (np.arange(n) + 0.5) / n) * half_height
+        use = (depth >= f["min_depth_um"]) & (depth <= f["max_depth_um"])
+        true = front_velocity(depth[use], [s.time_s for s in stacks], np.array([s.x_shells for s in states])[:, use])
+        name = f"front agglomerate {agg['label']} ({2 * r_eq:.1f} um), {f['segment']}"
+        if true.uniform or f["uniform"]:
+            checks.append(Check(name + ": uniform", float(f["uniform"]), float(true.uniform), 0.0, "bool",
+                                bool(f["uniform"]) == bool(true.uniform)))
+        else:
+            checks.append(within(name, f["velocity_nm_s"], true.velocity_nm_s, tolerance, "nm/s", relative=True))
+    return checks
+
+
+def salt_checks(analysis, truth: RunTruth, positions: dict, grid, stack_index: int, tolerance_m: float = 0.05,
+                tolerance_um: float = 0.3) -> list[Check]:
+    """Delta C next to each agglomerate and its extent, against the truth's salt field rendered in
+    the analysis plane (same map, same measure)."""
+    from operando.analysis.electrolyte import gradient_near
+    from operando.ioc.cell.optics import ConfocalRenderer
+    from operando.ioc.cell.truth import electrode_from_truth
+
+    checks = []
+    rows = [r for r in analysis.electrolyte if r["stack_index"] == stack_index]
+    if not rows:
+        return checks
+    pos = rows[0]["position_name"]
+    renderer = ConfocalRenderer(electrode_from_truth(truth.geometry), grid)
+    state = truth.state(stack_index)
+    true_map = renderer.salt_m(rows[0]["plane_depth_um"], state.agglomerates, analysis.bulk_m) - analysis.bulk_m
+    tracker = analysis.trackers[pos]
+    x0, y0 = positions[pos]
+    for r in rows:
+        track = tracker.tracks[r["agglomerate"]]
+        agg = truth.agglomerate_at(track.reference.xy_um[0] + x0, track.reference.xy_um[1] + y0)
+        g = gradient_near(true_map, track.reference.footprint, analysis.geometry.pixel_size_um)
+        checks.append(within(f"dC_salt next to agglomerate {agg['label']} at {r['cell_time_s'] / 3600:.2f} h",
+                             r["delta_c_near_m"], g.near_m, tolerance_m, "M"))
+        if np.isfinite(g.extent_um) and g.near_m >= 0.05:
+            checks.append(within(f"gradient extent around agglomerate {agg['label']}", r["extent_um"], g.extent_um,
+                                 tolerance_um, "um"))
+    return checks

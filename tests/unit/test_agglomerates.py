@@ -1,0 +1,94 @@
+"""Delta V / V of agglomerates from simulated stacks, against the virtual cell's truth."""
+import numpy as np
+import pytest
+
+from operando.analysis.agglomerates import StackGeometry, Tracker
+from operando.ioc.cell.confocal import ConfocalSample, Illumination
+from operando.ioc.cell.electrode import build_electrode
+from operando.ioc.cell.halfcell import HalfCell
+from operando.ioc.cell.optics import PixelGrid
+from operando.ioc.cell.state import halfcell_states
+
+PIEZO = np.arange(10.0, 26.0, 0.4)
+
+
+def _stack(electrode, states, seed):
+    sample = ConfocalSample(electrode)
+    light = Illumination(820.0, 1e-3, False, True)
+    rng = np.random.default_rng(seed)
+    return np.stack([sample.acquire(PixelGrid(512, 512, 0.08), z, light, 10e-6, ["reflection"], rng, states)
+                     ["reflection"] for z in PIEZO])
+
+
+def _charged(material, seed, until_v):
+    electrode = build_electrode(seed=seed, material=material)
+    cell = HalfCell(electrode)
+    pristine = {s.label: s for s in halfcell_states(cell)}
+    while cell.reading.voltage_v < until_v:
+        cell.step_current(0.5 * cell.capacity_ah, 10.0)
+    return electrode, pristine, {s.label: s for s in halfcell_states(cell)}
+
+
+def _tracked(electrode, geometry, stacks):
+    tracker = Tracker(geometry)
+    for k, stack in enumerate(stacks):
+        changes = tracker.add(stack, PIEZO, float(k))
+    out = {}
+    for c in changes:
+        ref = tracker.tracks[c.ident].reference
+        agg = min(electrode.agglomerates, key=lambda a: np.hypot(a.center_um[0] - ref.xy_um[0],
+                                                                 a.center_um[1] - ref.xy_um[1]))
+        out[agg.label] = (agg, c, tracker.tracks[c.ident])
+    return out
+
+
+@pytest.fixture(scope="module")
+def lco():
+    electrode, pristine, charged = _charged("LCO", 1, 4.2)
+    geometry = StackGeometry(0.08, 0.4, 1.42, 1.518, 2.2, 820.0, 1.4, 0.7)
+    return electrode, charged, _tracked(electrode, geometry, [_stack(electrode, pristine, 0),
+                                                              _stack(electrode, charged, 1)])
+
+
+def test_lco_swelling_at_the_top_of_a_c2_charge_is_measured_within_half_a_point(lco):
+    """Agglomerates of 3.5 um and more: within 0.5 percentage points of the truth (seed 1: +2.9 to
+    +3.5 %); 3-3.5 um ones within 2 points (the 3.2 um one reads about +1.5 points high)."""
+    electrode, charged, tracked = lco
+    checked = 0
+    for label, (agg, change, track) in tracked.items():
+        diameter = 2 * np.prod(agg.semi_axes_um) ** (1 / 3)
+        truth = charged[label].volume_change
+        if not agg.active:
+            continue
+        tolerance = 0.005 if diameter >= 3.5 else 0.02
+        assert change.dv_v == pytest.approx(truth, abs=tolerance), f"agglomerate {label} ({diameter:.1f} um)"
+        assert 0 < change.dv_v_error < 0.015
+        checked += diameter >= 3.5
+    assert checked >= 4
+
+
+def test_inactive_agglomerates_keep_their_volume_and_are_recognised(lco):
+    electrode, charged, tracked = lco
+    inactive = [(label, c) for label, (agg, c, _) in tracked.items() if not agg.active]
+    assert inactive
+    for label, change in inactive:
+        assert abs(change.dv_v) < 0.005
+
+
+def test_half_heights_come_from_the_exit_face_with_the_pristine_index(lco):
+    electrode, charged, tracked = lco
+    for agg, change, track in tracked.values():
+        true = agg.center_um[2] - agg.z_extent_um[0]
+        assert track.half_height_um == pytest.approx(true, rel=0.05)
+
+
+def test_nmc811_shrinks_by_about_ten_percent_and_the_analysis_sees_it():
+    """NMC811 at 4.3 V (truth -8.5 to -12.4 %): measured within 30 % of the truth (the surface
+    peak's position bias grows with the index change; see docs/analysis.md)."""
+    electrode, pristine, charged = _charged("NMC811", 2, 4.3)
+    geometry = StackGeometry(0.08, 0.4, 1.42, 1.518, 2.3, 820.0, 1.4, 0.7)
+    tracked = _tracked(electrode, geometry, [_stack(electrode, pristine, 0), _stack(electrode, charged, 1)])
+    active = [(charged[label].volume_change, c.dv_v) for label, (agg, c, _) in tracked.items() if agg.active]
+    assert len(active) >= 4
+    for truth, measured in active:
+        assert measured == pytest.approx(truth, rel=0.3)

@@ -190,6 +190,7 @@ class Tracker:
         self.geometry = geometry
         self.match_radius_um = match_radius_um
         self.tracks: dict[int, Track] = {}
+        self.segmented: list[Measurement] = []      # every agglomerate of the first stack
 
     def add(self, stack: np.ndarray, piezo_um, time_s: float) -> list[VolumeChange]:
         """Measure one stack (planes, y, x) taken at ``piezo_um`` and cell time ``time_s``; returns the
@@ -200,7 +201,8 @@ class Tracker:
         depths = np.asarray(piezo_um, dtype=float) * g.depth_scale
         if not self.tracks:
             ident = 0
-            for m in measure(stack, piezo_um, g):
+            self.segmented = measure(stack, piezo_um, g)
+            for m in self.segmented:
                 if m.touches_edge or not np.isfinite(m.exit_um) or m.exit_um <= m.apex.depth_um:
                     continue
                 ident += 1

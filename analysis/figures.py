@@ -76,36 +76,49 @@ def front_map(analysis, position: str, ident: int, path: Path) -> Path:
     return Path(path)
 
 
-def salt_map(delta_c: np.ndarray, pixel_size_um: float, path: Path, title: str = "") -> Path:
-    """ΔC_salt (mol/L) in the plane above the electrode (seed Fig. 6e)."""
+def _image(image: np.ndarray, pixel_size_um: float, path: Path, title: str, label: str, **imshow) -> Path:
+    """One map in sample coordinates (um) with a colour bar."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 4.2))
-    ny, nx = delta_c.shape
-    extent = [0, nx * pixel_size_um, ny * pixel_size_um, 0]
-    lim = max(float(np.nanmax(np.abs(delta_c))), 0.05)
-    im = ax.imshow(delta_c, cmap="RdBu_r", vmin=-lim, vmax=lim, extent=extent)
+    ny, nx = image.shape
+    im = ax.imshow(image, extent=[0, nx * pixel_size_um, ny * pixel_size_um, 0], **imshow)
     ax.set_xlabel("x (µm)")
     ax.set_ylabel("y (µm)")
     ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax, label="ΔC_salt (M)")
+    fig.colorbar(im, ax=ax, label=label)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
 
 
+def salt_map(delta_c: np.ndarray, pixel_size_um: float, path: Path, title: str = "") -> Path:
+    """ΔC_salt (mol/L) in the plane above the electrode (seed Fig. 6e)."""
+    lim = max(float(np.nanmax(np.abs(delta_c))), 0.05)
+    return _image(delta_c, pixel_size_um, path, title, "ΔC_salt (M)", cmap="RdBu_r", vmin=-lim, vmax=lim)
+
+
 def projection(stack: np.ndarray, pixel_size_um: float, path: Path, title: str = "") -> Path:
     """Maximum intensity projection of a stack (seed Fig. 1c)."""
-    plt = _pyplot()
     mip = np.asarray(stack).max(axis=0)
-    fig, ax = plt.subplots(figsize=(5, 4.2))
-    ny, nx = mip.shape
-    im = ax.imshow(mip, cmap="gray", vmax=np.percentile(mip, 99.5),
-                   extent=[0, nx * pixel_size_um, ny * pixel_size_um, 0])
-    ax.set_xlabel("x (µm)")
-    ax.set_ylabel("y (µm)")
-    ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax, label="counts")
+    return _image(mip, pixel_size_um, path, title, "counts", cmap="gray", vmax=np.percentile(mip, 99.5))
+
+
+def shell_maps(maps: dict, path: Path) -> Path:
+    """Mercator maps of the exterior and core shells at several states (seed Fig. 5):
+    ``maps`` = {state label: (exterior map, core map)}."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, len(maps), figsize=(3.2 * len(maps), 4.4), squeeze=False)
+    for j, (label, pair) in enumerate(maps.items()):
+        for i, (name, m) in enumerate(zip(("exterior", "core"), pair)):
+            ax = axes[i, j]
+            ax.imshow(m, cmap="viridis", aspect="auto", extent=[-180, 180, -80, 80], origin="lower")
+            ax.set_title(f"{label}: {name}", fontsize=8)
+            ax.set_xticks([-180, 0, 180])
+            ax.set_yticks([-80, 0, 80])
+            ax.tick_params(labelsize=7)
+    fig.supxlabel("longitude (deg)", fontsize=8)
+    fig.supylabel("latitude (deg, Mercator)", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

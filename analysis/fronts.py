@@ -72,18 +72,24 @@ def front_velocity(depths_um, times_s, signal, uniform_within_s: float = 60.0) -
 
 def imaged_front(depths_um, profiles, times_s, apex_um: float, half_height_um: float, n_particle: float,
                  n_medium: float, skip_um: float, reach: float = 1.0,
-                 uniform_within_s: float = 60.0) -> FrontResult:
+                 uniform_within_s: float = 60.0, min_change: float = 0.03) -> FrontResult | None:
     """Front through one agglomerate from its central-area reflectivity in a series of stacks.
 
     depths_um: apparent depth of each plane; profiles: (T, planes) mean counts per plane over the
     agglomerate's central area at times_s. Planes from ``skip_um`` (apparent) below the apex (where
     the surface reflection, which brightens as the interior dims, no longer dominates) down to
     ``reach`` of the half-height are used; their physical depth below the surface is the apparent
-    one times n_particle / n_medium (focal shift inside the particle)."""
+    one times n_particle / n_medium (focal shift inside the particle). Planes whose signal changes
+    by less than ``min_change`` of its mean are left out; None when fewer than three change (an
+    inactive agglomerate has no front)."""
     d = np.asarray(depths_um, dtype=float) - apex_um
     physical = d * n_particle / n_medium
     use = (d >= skip_um) & (physical <= reach * half_height_um)
     if use.sum() < 3:
         raise ValueError(f"only {int(use.sum())} planes lie between the surface and {reach} of the half-height; "
                          "a finer z step is needed")
-    return front_velocity(physical[use], times_s, np.asarray(profiles, dtype=float)[:, use], uniform_within_s)
+    signal = np.asarray(profiles, dtype=float)[:, use]
+    changed = np.abs(signal[-1] - signal[0]) >= min_change * np.abs(signal.mean(axis=0))
+    if changed.sum() < 3:
+        return None
+    return front_velocity(physical[use][changed], times_s, signal[:, changed], uniform_within_s)

@@ -9,7 +9,8 @@ document names the raw run, the analysis version and its parameters:
 
 - stream ``volumes``: per stack and tracked agglomerate, Delta V / V with its error (analysis.agglomerates);
 - stream ``fronts``: per agglomerate and half-cycle, the surface-to-core front (analysis.fronts);
-- stream ``electrolyte``: per stack with a 2PEF channel, the salt map summary (analysis.electrolyte).
+- stream ``electrolyte``: per stack with a 2PEF channel and segmented agglomerate (numbered by its
+  label in the first stack), Delta C next to it, its extent and the host's (analysis.electrolyte).
 """
 from __future__ import annotations
 
@@ -206,6 +207,8 @@ class ConfocalAnalysis(StackCollector):
         self.electrolyte: list[dict] = []
         self.salt_maps: dict[tuple[str, int], np.ndarray] = {}
         self._salt_reference: dict[str, tuple[float, np.ndarray]] = {}
+        self._salt_waiting: dict[str, list[Stack]] = {}
+        self.salt_footprints: dict[str, dict[int, np.ndarray]] = {}
         self.calibration = electrolyte.load_calibration()
         self.errors: list[BaseException] = []
         self._queue: queue.Queue = queue.Queue()
@@ -278,6 +281,8 @@ class ConfocalAnalysis(StackCollector):
         self.electrolyte.clear()
         self.salt_maps.clear()
         self._salt_reference.clear()
+        self._salt_waiting.clear()
+        self.salt_footprints.clear()
         self._electrolyte_desc = None
         self.bulk_m = float(raw_start.get("sample", {}).get("electrolyte", {}).get("salt_m", 1.0))
         self.geometry = StackGeometry.from_start(raw_start)
@@ -313,17 +318,36 @@ class ConfocalAnalysis(StackCollector):
             self._salt(stack, tracker)
 
     def _salt(self, stack: Stack, tracker: Tracker):
-        """Delta C in the plane 0.3 um above the electrode, referred to the position's first stack."""
-        depths = stack.piezo_um * self.geometry.depth_scale
-        fl = stack.frames["fluorescence"]
+        """Delta C in the plane 0.3 um above the electrode. The reference is the last stack taken at
+        open circuit before the first current (salt at its bulk value there); stacks wait until
+        it is known."""
+        waiting = self._salt_waiting.setdefault(stack.position_name, [])
         if stack.position_name not in self._salt_reference:
+            waiting.append(stack)
+            if stack.current_a == 0 or not np.isfinite(stack.current_a):
+                return
+            rest = [s for s in waiting if s.current_a == 0]
+            reference = rest[-1] if rest else waiting[0]
+            depths = reference.piezo_um * self.geometry.depth_scale
+            fl = reference.frames["fluorescence"]
             plane = electrolyte.electrode_surface_depth(fl, depths) - 0.3
             self._salt_reference[stack.position_name] = (plane, electrolyte.plane_at(fl, depths, plane))
+            self.salt_footprints[stack.position_name] = {m.label: m.footprint for m in tracker.segmented
+                                                         if not m.touches_edge}
+            pending, waiting[:] = list(waiting), []
+            for s in pending:
+                if s is reference or s.time_s >= reference.time_s:
+                    self._salt_map(s)
+            return
+        self._salt_map(stack)
+
+    def _salt_map(self, stack: Stack):
         plane, reference = self._salt_reference[stack.position_name]
-        delta = electrolyte.salt_map(electrolyte.plane_at(fl, depths, plane), reference, self.calibration,
-                                     self.bulk_m) - self.bulk_m
+        depths = stack.piezo_um * self.geometry.depth_scale
+        delta = electrolyte.salt_map(electrolyte.plane_at(stack.frames["fluorescence"], depths, plane), reference,
+                                     self.calibration, self.bulk_m) - self.bulk_m
         self.salt_maps[(stack.position_name, stack.index)] = delta
-        footprints = {t.ident: t.reference.footprint for t in tracker.tracks.values()}
+        footprints = self.salt_footprints[stack.position_name]
         host = electrolyte.host_delta_c(delta, list(footprints.values()), self.geometry.pixel_size_um)
         if self._electrolyte_desc is None:
             self._electrolyte_desc = self._bundle.compose_descriptor(
@@ -368,6 +392,8 @@ class ConfocalAnalysis(StackCollector):
                                   skip_um=0.5 * g.axial_fwhm_um)
         except ValueError as exc:
             log.info("no front for agglomerate %d: %s", track.ident, exc)
+            return None
+        if result is None:          # nothing changed: an inactive agglomerate
             return None
         return {"position_name": position, "agglomerate": track.ident, "segment": name,
                 "start_time_s": float(times[keep[0]]), "end_time_s": float(times[keep[-1]]), "n_stacks": len(keep),

@@ -25,10 +25,10 @@ DEMO_STACK = dict(z_start_um=10.0, z_stop_um=26.0, z_step_um=0.4, channels=("ref
                   power_w=1e-3)
 CYCLING_PROTOCOL = "Charge at C/2 until 4.2 V\nRest for 10 minutes\nDischarge at C/2 until 3.6 V"
 CYCLING_POSITIONS = [{"name": "A", "x_um": 0.0, "y_um": 3.0}]
-CYCLING_STACK = dict(z_start_um=10.0, z_stop_um=20.2, z_step_um=0.3, pixels=(320, 320), pixel_size_um=0.1,
+CYCLING_STACK = dict(z_start_um=10.0, z_stop_um=20.2, z_step_um=0.3, pixels=(400, 400), pixel_size_um=0.08,
                      pixel_dwell_s=10e-6)
 CYCLING_ACCEL = 60
-ELECTROLYTE_PROTOCOL = "Charge at C/2 until 4.2 V\nRest for 10 minutes"
+ELECTROLYTE_PROTOCOL = "Rest for 40 minutes\nCharge at C/2 until 4.2 V\nRest for 10 minutes"
 ELECTROLYTE_POSITIONS = [{"name": "E", "x_um": -5.0, "y_um": 4.0}]
 ELECTROLYTE_STACK = dict(z_start_um=10.0, z_stop_um=14.5, z_step_um=0.25, pixels=(256, 256), pixel_size_um=0.1,
                          pixel_dwell_s=10e-6, wavelength_nm=1020.0, power_w=20e-3, pulsed=True,
@@ -169,12 +169,56 @@ def _cycling_experiment(config, scope, pstat, RE, writer, client, out_dir) -> li
     for pos, tracker in analysis.trackers.items():
         for ident in tracker.tracks:
             figures.front_map(analysis, pos, ident, out_dir / f"front_{pos}{ident}.png")
+    checks += _unwrapped(analysis, run, truth, scope, out_dir)
     t1 = time.monotonic()
     replay = analyze_run(client, uid, store=False)
     same = [r["dv_v"] for r in replay.volumes] == [r["dv_v"] for r in analysis.volumes] and \
         [r["velocity_nm_s"] for r in replay.fronts] == [r["velocity_nm_s"] for r in analysis.fronts]
     print(f"replayed from Tiled through the same analysis in {time.monotonic() - t1:.1f} s: identical numbers: {same}")
     checks.append(Check("replayed analysis identical to live", float(same), 1.0, 0.0, "bool", same))
+    return checks
+
+
+def _unwrapped(analysis, run, truth, scope, out_dir) -> list:
+    """Shell maps of the largest tracked agglomerate, pristine / top of charge / discharged (Fig. 5),
+    and the outer shell's size against the truth."""
+    from operando.analysis import figures
+    from operando.analysis.shells import unwrap
+    from operando.analysis.volume import label_objects
+
+    from .demo_checks import within
+
+    position = CYCLING_POSITIONS[0]
+    tracker = analysis.trackers[position["name"]]
+    track = max(tracker.tracks.values(), key=lambda t: t.reference.footprint_um2)
+    stacks = analysis.stacks_meta[position["name"]]
+    charge = [s for s in stacks if s.current_a > 0]
+    chosen = {"pristine": stacks[0], "charged": charge[-1] if charge else stacks[-1], "discharged": stacks[-1]}
+    frames = run["primary"][f"{scope.apd.name}_reflection"]
+    index = run["primary"].read()["stack_index"].values
+    g = analysis.geometry
+    maps, checks = {}, []
+    for name, s in chosen.items():
+        rows = np.nonzero(index == s.index)[0]
+        stack = np.asarray(frames[rows[0]:rows[-1] + 1])
+        depths = s.piezo_um * g.depth_scale
+        labels = label_objects(stack, g.pixel_size_um)
+        ref = track.reference
+        label = np.bincount(labels[:, ref.footprint].ravel()).argsort()[::-1]
+        label = int(next(v for v in label if v != 0))
+        shells = unwrap(stack, labels == label, depths, ref.apex.depth_um, ref.exit_um, g.pixel_size_um,
+                        g.n_particle, g.n_medium)
+        maps[f"{name} ({s.time_s / 3600:.1f} h)"] = (shells[0].map, shells[-1].map)
+        if name == "pristine":
+            x0, y0 = position["x_um"], position["y_um"]
+            agg = truth.agglomerate_at(ref.xy_um[0] + x0, ref.xy_um[1] + y0)
+            measured = float(np.prod(shells[0].ellipsoid.semi_axes)) ** (1 / 3)
+            true = float(np.prod(agg["semi_axes_um"])) ** (1 / 3)
+            print(f"agglomerate {agg['label']}: {len(shells)} shells of 0.5 um; outer enclosing ellipsoid "
+                  f"{np.round(shells[0].ellipsoid.semi_axes, 2)} um, truth {np.round(sorted(agg['semi_axes_um'])[::-1], 2)}")
+            checks.append(within(f"outer shell ellipsoid, agglomerate {agg['label']}: equivalent radius", measured,
+                                 true, 0.1, "um", relative=True))
+    figures.shell_maps(maps, out_dir / "shell_maps.png")
     return checks
 
 

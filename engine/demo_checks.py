@@ -116,6 +116,11 @@ def front_checks(analysis, truth: RunTruth, positions: dict, tolerance: float = 
         # Shell centres (centre to surface) at their depth below the top along the central column.
         depth = (1 - (np.arange(n) + 0.5) / n) * half_height
         use = (depth >= f["min_depth_um"]) & (depth <= f["max_depth_um"])
+        x = np.array([s.x_shells for s in states])
+        if np.ptp(x, axis=0).max() < 0.02:
+            checks.append(Check(f"front agglomerate {agg['label']}: none (truth unchanged)", 1.0, 0.0, 0.0, "bool",
+                                False))
+            continue
         true = front_velocity(depth[use], [s.time_s for s in stacks], np.array([s.x_shells for s in states])[:, use])
         name = f"front agglomerate {agg['label']} ({2 * r_eq:.1f} um), {f['segment']}"
         if true.uniform or f["uniform"]:
@@ -142,12 +147,15 @@ def salt_checks(analysis, truth: RunTruth, positions: dict, grid, stack_index: i
     renderer = ConfocalRenderer(electrode_from_truth(truth.geometry), grid)
     state = truth.state(stack_index)
     true_map = renderer.salt_m(rows[0]["plane_depth_um"], state.agglomerates, analysis.bulk_m) - analysis.bulk_m
-    tracker = analysis.trackers[pos]
+    footprints = analysis.salt_footprints[pos]
     x0, y0 = positions[pos]
+    px = analysis.geometry.pixel_size_um
     for r in rows:
-        track = tracker.tracks[r["agglomerate"]]
-        agg = truth.agglomerate_at(track.reference.xy_um[0] + x0, track.reference.xy_um[1] + y0)
-        g = gradient_near(true_map, track.reference.footprint, analysis.geometry.pixel_size_um)
+        fp = footprints[r["agglomerate"]]
+        yy, xx = np.nonzero(fp)
+        agg = truth.agglomerate_at((xx.mean() - (fp.shape[1] - 1) / 2) * px + x0,
+                                   (yy.mean() - (fp.shape[0] - 1) / 2) * px + y0)
+        g = gradient_near(true_map, fp, px)
         checks.append(within(f"dC_salt next to agglomerate {agg['label']} at {r['cell_time_s'] / 3600:.2f} h",
                              r["delta_c_near_m"], g.near_m, tolerance_m, "M"))
         if np.isfinite(g.extent_um) and g.near_m >= 0.05:

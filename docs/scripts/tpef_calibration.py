@@ -38,7 +38,7 @@ def main() -> None:
     rng = np.random.default_rng(2026)
     rows = [(c, *measure(c, rng)) for c in CONCENTRATIONS_M]
     ref = next(m for c, m, _ in rows if c == 1.0)
-    lines = [f"# 2PEF of LiPF6 in EC/DMC (LP30 solvent) vs concentration, relative to 1 M.",
+    lines = ["# 2PEF of LiPF6 in EC/DMC (LP30 solvent) vs concentration, relative to 1 M.",
              f"# source: virtual cuvette measured on the simulated confocal (docs/scripts/tpef_calibration.py), "
              f"{datetime.date.today().isoformat()}",
              "# settings: " + ", ".join(f"{k}={v}" for k, v in SETTINGS.items()),

@@ -23,6 +23,9 @@ potentiostat.wait_for_connection(timeout=10)
 client = connect(config)
 catalog = runs_container(client)
 RE, writer = make_run_engine(config, client)
+from operando.analysis.live import ConfocalAnalysis  # noqa: E402,F401
+# Live analysis (docs/analysis.md):
+#   analysis = ConfocalAnalysis(writer.sink(runs_container(client, "derived"))); token = RE.subscribe(analysis)
 bec = BestEffortCallback()
 bec.disable_plots()
 RE.subscribe(bec)

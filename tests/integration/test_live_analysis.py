@@ -1,0 +1,98 @@
+"""Live analysis on a real run: derived run in Tiled, same numbers when replayed, `operando analyze`."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from tiled.queries import Key
+
+from operando.analysis.live import ConfocalAnalysis
+from operando.engine.analyze import DERIVED_CONTAINER, analyze_run
+from operando.engine.readback import frame_file
+from operando.engine.tiled_server import runs_container
+from operando.ioc.cell.truth import STATE_TRUTH_SUFFIX, TRUTH_SUFFIX
+from operando.plans.cycling import run_protocol
+from operando.plans.cycling_zstack import cycling_zstack
+
+pytestmark = pytest.mark.integration
+OPERANDO = str(Path(sys.executable).with_name("operando"))
+POSITION = {"name": "P", "x_um": -5.0, "y_um": 3.0}
+STACK = dict(z_start_um=10.0, z_stop_um=19.0, z_step_um=0.3, pixels=(256, 256), pixel_size_um=0.08,
+             pixel_dwell_s=10e-6)
+
+
+@pytest.fixture(scope="module")
+def analysed(instrument, pstat):
+    RE, client, writer = instrument["RE"], instrument["client"], instrument["writer"]
+    RE(run_protocol(pstat, "Rest for 60 minutes", accel=3000, sample_rate_hz=10))    # salt at its bulk value
+    analysis = ConfocalAnalysis(writer.sink(runs_container(client, DERIVED_CONTAINER)))
+    token = RE.subscribe(analysis)
+    try:
+        (uid,) = RE(cycling_zstack(instrument["scope"], pstat, "Charge at 1C until 4.2 V", [POSITION], accel=120,
+                                   sample_rate_hz=10, operator="pytest", **STACK))
+    finally:
+        RE.unsubscribe(token)
+    analysis.wait(300)
+    writer.flush()
+    return uid, analysis
+
+
+def test_the_derived_run_is_in_tiled_and_names_the_raw_one(instrument, analysed):
+    uid, analysis = analysed
+    found = instrument["client"][DERIVED_CONTAINER].search(Key("raw_uid") == uid)
+    assert len(found) == 1
+    derived = found.values().first()
+    start = derived.metadata["start"]
+    assert start["analysis"] == "confocal" and start["material"] == "LCO" and start["analysis_version"]
+    table = derived["volumes"].read()
+    assert len(table["dv_v"]) == len(analysis.volumes) > 0
+    np.testing.assert_allclose(table["dv_v"].values, [r["dv_v"] for r in analysis.volumes])
+    for key, info in derived["volumes"].metadata["data_keys"].items():
+        assert "units" in info, key
+
+
+def test_swelling_follows_the_truth(instrument, analysed):
+    """The largest tracked agglomerates (>= 4.5 um): Delta V / V at the last stack within 0.75 points
+    of the truth (relative to the first stack)."""
+    uid, analysis = analysed
+    run = instrument["client"]["raw"][uid]
+    path = frame_file(run, "confocal_apd_reflection")
+    truth = json.loads(path.with_name(path.name + TRUTH_SUFFIX).read_text())
+    stack_of_frame = run["primary"].read()["stack_index"].values
+    last = max(r["stack_index"] for r in analysis.volumes)
+    frames = [int(np.nonzero(stack_of_frame == k)[0][0]) for k in (0, last)]
+    with h5py.File(path.with_name(path.name + STATE_TRUTH_SUFFIX), "r") as f:
+        checked = 0
+        for row in (r for r in analysis.volumes if r["stack_index"] == last):
+            agg = min(truth["agglomerates"], key=lambda a: np.hypot(a["center_um"][0] - row["x_um"] - POSITION["x_um"],
+                                                                    a["center_um"][1] - row["y_um"] - POSITION["y_um"]))
+            if 2 * np.prod(agg["semi_axes_um"]) ** (1 / 3) < 4.5:
+                continue
+            v0, v1 = f[f"agglomerate_{agg['label']}/volume_change"][frames]
+            assert row["dv_v"] == pytest.approx((1 + v1) / (1 + v0) - 1, abs=0.0075), agg["label"]
+            checked += 1
+    assert checked >= 1
+
+
+def test_replaying_the_stored_run_gives_the_same_numbers(instrument, analysed):
+    uid, analysis = analysed
+    replay = analyze_run(instrument["client"], uid, store=False)
+    assert [r["dv_v"] for r in replay.volumes] == [r["dv_v"] for r in analysis.volumes]
+    assert [r["velocity_nm_s"] for r in replay.fronts] == [r["velocity_nm_s"] for r in analysis.fronts]
+
+
+def test_operando_analyze_on_the_command_line(instrument, analysed):
+    uid, _ = analysed
+    config = instrument["config"]
+    env = dict(os.environ, OPERANDO_HOME=str(config.home), OPERANDO_TILED_PORT=str(config.tiled_port),
+               OPERANDO_CA_PORT=str(config.ca_base_port))
+    done = subprocess.run([OPERANDO, "analyze", uid], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "dV/V (%)" in done.stdout and f"raw_uid {uid}" in done.stdout
+    assert len(instrument["client"][DERIVED_CONTAINER].search(Key("raw_uid") == uid)) == 2
+    missing = subprocess.run([OPERANDO, "analyze", "0000dead"], env=env, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 3 and "no run" in missing.stderr

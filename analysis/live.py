@@ -35,7 +35,8 @@ ANALYSIS_VERSION = "1"
 @dataclass
 class Stack:
     """One z-stack as the analysis sees it: frames (planes, y, x) per channel, piezo positions (um),
-    and the cell at its start (cell time s, current A, voltage V, charge C; NaN without a cell)."""
+    the cell at its start (cell time s, current A, voltage V, charge C; NaN without a cell) and the
+    current at its end (A)."""
     index: int
     position_name: str
     piezo_um: np.ndarray
@@ -44,6 +45,12 @@ class Stack:
     current_a: float = float("nan")
     voltage_v: float = float("nan")
     charge_c: float = float("nan")
+    end_current_a: float = float("nan")
+
+    @property
+    def at_rest(self) -> bool:
+        """Taken at open circuit from start to end (a stack that straddles a current step is not)."""
+        return self.current_a == 0 and self.end_current_a == 0
 
 
 @dataclass
@@ -121,7 +128,8 @@ class StackCollector(DocumentRouter):
                     time_s=float(data["stack_summary_start_time_s"]),
                     current_a=float(data["stack_summary_start_current_a"]),
                     voltage_v=float(data["stack_summary_start_voltage_v"]),
-                    charge_c=float(data["stack_summary_start_charge_c"]))))
+                    charge_c=float(data["stack_summary_start_charge_c"]),
+                    end_current_a=float(data.get("stack_summary_end_current_a", float("nan"))))))
                 self._flush()
 
     def stop(self, doc):
@@ -318,15 +326,15 @@ class ConfocalAnalysis(StackCollector):
             self._salt(stack, tracker)
 
     def _salt(self, stack: Stack, tracker: Tracker):
-        """Delta C in the plane 0.3 um above the electrode. The reference is the last stack taken at
-        open circuit before the first current (salt at its bulk value there); stacks wait until
-        it is known."""
+        """Delta C in the plane 0.3 um above the electrode. The reference is the last stack taken
+        wholly at open circuit before the first current (salt at its bulk value there, if the rest
+        was long enough); stacks wait until it is known."""
         waiting = self._salt_waiting.setdefault(stack.position_name, [])
         if stack.position_name not in self._salt_reference:
             waiting.append(stack)
-            if stack.current_a == 0 or not np.isfinite(stack.current_a):
+            if stack.at_rest or not np.isfinite(stack.current_a):
                 return
-            rest = [s for s in waiting if s.current_a == 0]
+            rest = [s for s in waiting if s.at_rest]
             reference = rest[-1] if rest else waiting[0]
             depths = reference.piezo_um * self.geometry.depth_scale
             fl = reference.frames["fluorescence"]

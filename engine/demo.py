@@ -190,7 +190,10 @@ def _unwrapped(analysis, run, truth, scope, out_dir) -> list:
 
     position = CYCLING_POSITIONS[0]
     tracker = analysis.trackers[position["name"]]
-    track = max(tracker.tracks.values(), key=lambda t: t.reference.footprint_um2)
+    # The largest of the shallow ones: deep agglomerates lose their attenuated lower half to the threshold.
+    shallowest = min(t.reference.apex.depth_um for t in tracker.tracks.values())
+    track = max((t for t in tracker.tracks.values() if t.reference.apex.depth_um < shallowest + 1.0),
+                key=lambda t: t.reference.footprint_um2)
     stacks = analysis.stacks_meta[position["name"]]
     charge = [s for s in stacks if s.current_a > 0]
     chosen = {"pristine": stacks[0], "charged": charge[-1] if charge else stacks[-1], "discharged": stacks[-1]}

@@ -232,3 +232,16 @@ class Tracker:
         """Agglomerates whose |Delta V / V| stayed below ``threshold`` (or twice its error) throughout."""
         return [t.ident for t in self.tracks.values() if len(t.changes) > 1
                 and all(abs(c.dv_v) < max(threshold, 2 * c.dv_v_error) for c in t.changes)]
+
+
+def surface_and_interior(track: Track, depths_um, interior_um: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reflectivity traces of one agglomerate, relative to its first stack (seed Fig. 1b, S and I):
+    cell times (s), central-area counts at the plane of its top surface ("S") and ``interior_um``
+    (apparent) below it ("I")."""
+    depths = np.asarray(depths_um, dtype=float)
+    top = track.reference.apex.depth_um
+    s_plane = int(np.argmin(np.abs(depths - top)))
+    i_plane = int(np.argmin(np.abs(depths - top - interior_um)))
+    profiles = np.array(track.profiles)
+    return (np.asarray(track.times_s), profiles[:, s_plane] / profiles[0, s_plane],
+            profiles[:, i_plane] / profiles[0, i_plane])

@@ -123,3 +123,21 @@ def shell_maps(maps: dict, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+def surface_interior(times_s, surface, interior, path: Path, title: str = "") -> Path:
+    """Relative reflectivity at the surface (S) and inside (I) against cell time (seed Fig. 1b)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    t = np.asarray(times_s) / 3600
+    ax.plot(t, surface, "o-", ms=3, label="S: top surface")
+    ax.plot(t, interior, "s--", ms=3, label="I: 1 µm inside")
+    ax.axhline(1.0, color="k", lw=0.5)
+    ax.set_xlabel("cell time (h)")
+    ax.set_ylabel("reflectivity / pristine")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

@@ -170,6 +170,7 @@ def _cycling_experiment(config, scope, pstat, RE, writer, client, out_dir) -> li
         for ident in tracker.tracks:
             figures.front_map(analysis, pos, ident, out_dir / f"front_{pos}{ident}.png")
     checks += _unwrapped(analysis, run, truth, scope, out_dir)
+    checks += _surface_interior(analysis, truth, out_dir)
     t1 = time.monotonic()
     replay = analyze_run(client, uid, store=False)
     same = [r["dv_v"] for r in replay.volumes] == [r["dv_v"] for r in analysis.volumes] and \
@@ -223,6 +224,36 @@ def _unwrapped(analysis, run, truth, scope, out_dir) -> list:
                                  true, 0.1, "um", relative=True))
     figures.shell_maps(maps, out_dir / "shell_maps.png")
     return checks
+
+
+def _surface_interior(analysis, truth, out_dir) -> list:
+    """Seed Fig. 1b at 820 nm: the top surface brightens on charge while the inside dims; the surface
+    against the truth's reflectance of its surface lithiation."""
+    from operando.analysis import figures
+    from operando.analysis.agglomerates import surface_and_interior
+    from operando.ioc.cell.materials import LP30, fresnel_reflectance
+    from operando.ioc.cell.reflectivity import particle_index
+
+    from .demo_checks import Check, within
+
+    position = CYCLING_POSITIONS[0]
+    tracker = analysis.trackers[position["name"]]
+    track = max(tracker.tracks.values(), key=lambda t: t.half_height_um if t.half_height_um < 3.0 else 0.0)
+    g = analysis.geometry
+    times, surface, interior = surface_and_interior(track, analysis.stacks_meta[position["name"]][0].piezo_um
+                                                    * g.depth_scale)
+    figures.surface_interior(times, surface, interior, out_dir / "surface_interior.png",
+                             "one LCO agglomerate at 820 nm through the C/2 cycle")
+    agg = truth.agglomerate_at(track.reference.xy_um[0] + position["x_um"], track.reference.xy_um[1] + position["y_um"])
+    stacks = analysis.stacks_meta[position["name"]]
+    k = int(np.argmax(surface))
+    x0 = truth.state(stacks[0].index).agglomerates[agg["label"]].surface_x
+    xk = truth.state(stacks[k].index).agglomerates[agg["label"]].surface_x
+    reflectance = [fresnel_reflectance(LP30.n, float(particle_index(agg["material"], x, 820.0))) for x in (x0, xk)]
+    return [within(f"surface reflectivity of agglomerate {agg['label']} at its brightest / pristine", surface[k],
+                   reflectance[1] / reflectance[0], 0.05, "", relative=True),
+            Check(f"interior of agglomerate {agg['label']} dims while its surface brightens",
+                  float(interior[k]), 1.0, 0.0, "", bool(interior[k] < 1.0 < surface[k]))]
 
 
 def _electrolyte_experiment(config, scope, pstat, RE, writer, client, out_dir) -> list:

@@ -1,4 +1,5 @@
-"""Figures of a confocal analysis (matplotlib; PNG files when headless).
+"""Figures of a confocal analysis as PNG files (matplotlib's object API: no pyplot, so they can be
+drawn from the analysis worker thread while a run goes on, with or without a display).
 
 Each function draws one figure of seed 000 from a ``ConfocalAnalysis`` (or arrays) and returns
 the path written.
@@ -12,26 +13,23 @@ import numpy as np
 from .fronts import crossing_times, normalised
 
 
-def _pyplot():
-    import matplotlib
+def _figure(**kwargs):
+    """A figure that draws without pyplot: safe from the analysis worker thread and headless."""
+    from matplotlib.figure import Figure
 
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        try:
-            import os
+    return Figure(**kwargs)
 
-            if not os.environ.get("DISPLAY"):
-                matplotlib.use("Agg")
-        except Exception:   # pragma: no cover - backend already fixed
-            pass
-    import matplotlib.pyplot as plt
 
-    return plt
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return Path(path)
 
 
 def volume_changes(analysis, path: Path) -> Path:
     """Delta V / V (%) against cell time for every tracked agglomerate (seed Fig. 3c)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = _figure(figsize=(7, 4))
+    ax = fig.subplots()
     series: dict = {}
     for row in analysis.volumes:
         series.setdefault((row["position_name"], row["agglomerate"]), []).append(row)
@@ -43,16 +41,12 @@ def volume_changes(analysis, path: Path) -> Path:
     ax.set_ylabel("ΔV/V (%)")
     ax.axhline(0, color="k", lw=0.5)
     ax.legend(fontsize=7, ncol=4)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def front_map(analysis, position: str, ident: int, path: Path) -> Path:
     """Normalised central reflectivity against depth and cell time for one agglomerate, with each
     plane's zero crossing (seed Fig. 4)."""
-    plt = _pyplot()
     tracker = analysis.trackers[position]
     track = tracker.tracks[ident]
     g = analysis.geometry
@@ -61,7 +55,8 @@ def front_map(analysis, position: str, ident: int, path: Path) -> Path:
     use = (physical > 0) & (physical <= track.half_height_um)
     times = np.asarray(track.times_s)
     signal = np.array(track.profiles)[:, use]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = _figure(figsize=(7, 4))
+    ax = fig.subplots()
     im = ax.pcolormesh(times / 3600, physical[use], normalised(signal).T, cmap="coolwarm", vmin=-1, vmax=1,
                        shading="nearest")
     ax.plot(crossing_times(times, signal) / 3600, physical[use], "k.-", label="zero crossing")
@@ -70,26 +65,20 @@ def front_map(analysis, position: str, ident: int, path: Path) -> Path:
     ax.set_ylabel("depth below surface (µm)")
     ax.legend(fontsize=8)
     fig.colorbar(im, ax=ax, label="normalised reflectivity")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def _image(image: np.ndarray, pixel_size_um: float, path: Path, title: str, label: str, **imshow) -> Path:
     """One map in sample coordinates (um) with a colour bar."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 4.2))
+    fig = _figure(figsize=(5, 4.2))
+    ax = fig.subplots()
     ny, nx = image.shape
     im = ax.imshow(image, extent=[0, nx * pixel_size_um, ny * pixel_size_um, 0], **imshow)
     ax.set_xlabel("x (µm)")
     ax.set_ylabel("y (µm)")
     ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, label=label)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def salt_map(delta_c: np.ndarray, pixel_size_um: float, path: Path, title: str = "") -> Path:
@@ -107,8 +96,8 @@ def projection(stack: np.ndarray, pixel_size_um: float, path: Path, title: str =
 def shell_maps(maps: dict, path: Path) -> Path:
     """Mercator maps of the exterior and core shells at several states (seed Fig. 5):
     ``maps`` = {state label: (exterior map, core map)}."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(2, len(maps), figsize=(3.2 * len(maps), 4.4), squeeze=False)
+    fig = _figure(figsize=(3.2 * len(maps), 4.4))
+    axes = fig.subplots(2, len(maps), squeeze=False)
     for j, (label, pair) in enumerate(maps.items()):
         for i, (name, m) in enumerate(zip(("exterior", "core"), pair)):
             ax = axes[i, j]
@@ -119,16 +108,13 @@ def shell_maps(maps: dict, path: Path) -> Path:
             ax.tick_params(labelsize=7)
     fig.supxlabel("longitude (deg)", fontsize=8)
     fig.supylabel("latitude (deg, Mercator)", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def surface_interior(times_s, surface, interior, path: Path, title: str = "") -> Path:
     """Relative reflectivity at the surface (S) and inside (I) against cell time (seed Fig. 1b)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig = _figure(figsize=(6, 3.6))
+    ax = fig.subplots()
     t = np.asarray(times_s) / 3600
     ax.plot(t, surface, "o-", ms=3, label="S: top surface")
     ax.plot(t, interior, "s--", ms=3, label="I: 1 µm inside")
@@ -137,7 +123,4 @@ def surface_interior(times_s, surface, interior, path: Path, title: str = "") ->
     ax.set_ylabel("reflectivity / pristine")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)

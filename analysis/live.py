@@ -18,6 +18,7 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from event_model import DocumentRouter, compose_run
@@ -199,12 +200,15 @@ class ConfocalAnalysis(StackCollector):
     sink: callable(name, doc) receiving the derived run's documents (e.g. a TiledWriter); the
     documents are also kept in ``documents``. background: analyse in a worker thread (live use);
     False analyses in the caller's thread (replay, tests). ``wait()`` blocks until done.
+    figures_dir: live PNGs there, redrawn after every stack (Delta V / V, salt map) and at the end
+    (front maps).
     """
 
     def __init__(self, sink=None, *, background: bool = True, match_radius_um: float = 1.0,
-                 min_front_stacks: int = 4):
+                 min_front_stacks: int = 4, figures_dir=None):
         super().__init__()
         self.sink = sink
+        self.figures_dir = None if figures_dir is None else Path(figures_dir)
         self.background = background
         self.parameters = {"match_radius_um": match_radius_um, "min_front_stacks": min_front_stacks}
         self.documents: list[tuple[str, dict]] = []
@@ -324,6 +328,15 @@ class ConfocalAnalysis(StackCollector):
             self._emit_doc("event", self._volume_desc.compose_event(data=row, timestamps=_now(row)))
         if "fluorescence" in stack.frames:
             self._salt(stack, tracker)
+        if self.figures_dir is not None:
+            from . import figures
+
+            self.figures_dir.mkdir(parents=True, exist_ok=True)
+            figures.volume_changes(self, self.figures_dir / "volume_changes.png")
+            latest = self.salt_maps.get((stack.position_name, stack.index))
+            if latest is not None:
+                figures.salt_map(latest, self.geometry.pixel_size_um, self.figures_dir / "salt_map.png",
+                                 f"ΔC_salt, stack {stack.index} ({stack.time_s / 3600:.2f} h)")
 
     def _salt(self, stack: Stack, tracker: Tracker):
         """Delta C in the plane 0.3 um above the electrode. The reference is the last stack taken
@@ -382,6 +395,12 @@ class ConfocalAnalysis(StackCollector):
                         self._emit_doc("descriptor", self._front_desc.descriptor_doc)
                     self.fronts.append(row)
                     self._emit_doc("event", self._front_desc.compose_event(data=row, timestamps=_now(row)))
+        if self.figures_dir is not None:
+            from . import figures
+
+            for position, tracker in self.trackers.items():
+                for ident in tracker.tracks:
+                    figures.front_map(self, position, ident, self.figures_dir / f"front_{position}{ident}.png")
         self._emit_doc("stop", self._bundle.compose_stop(exit_status="success" if raw_stop.get("exit_status") == "success"
                                                          else "abort", reason=raw_stop.get("reason", "")))
         self._done.set()

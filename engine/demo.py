@@ -107,14 +107,15 @@ ESSENTIAL = ("pristine stack read back byte-identical", "telemetry contiguous", 
              "replayed analysis identical to live")
 
 
-def _live_run(RE, writer, client, plan):
-    """Run ``plan`` with a ConfocalAnalysis subscribed; its derived run goes to Tiled's 'derived'."""
+def _live_run(RE, writer, client, plan, figures_dir=None):
+    """Run ``plan`` with a ConfocalAnalysis subscribed (live PNGs in ``figures_dir``); its derived
+    run goes to Tiled's 'derived'."""
     from operando.analysis.live import ConfocalAnalysis
 
     from .analyze import DERIVED_CONTAINER
     from .tiled_server import runs_container
 
-    analysis = ConfocalAnalysis(writer.sink(runs_container(client, DERIVED_CONTAINER)))
+    analysis = ConfocalAnalysis(writer.sink(runs_container(client, DERIVED_CONTAINER)), figures_dir=figures_dir)
     token = RE.subscribe(analysis)
     try:
         (uid,) = RE(plan)
@@ -127,7 +128,6 @@ def _live_run(RE, writer, client, plan):
 
 def _cycling_experiment(config, scope, pstat, RE, writer, client, out_dir) -> list:
     """Part 2: C/2 charge, rest, discharge with stacks back to back; live volumes and fronts."""
-    from operando.analysis import figures
     from operando.plans.cycling import cell_limits
     from operando.plans.cycling_zstack import cycling_zstack, validate_acquisition
     from operando.plans.estimate import estimate_cycling_zstack
@@ -145,7 +145,7 @@ def _cycling_experiment(config, scope, pstat, RE, writer, client, out_dir) -> li
     t0 = time.monotonic()
     uid, run, analysis = _live_run(RE, writer, client, cycling_zstack(
         scope, pstat, CYCLING_PROTOCOL, CYCLING_POSITIONS, accel=CYCLING_ACCEL, sample_rate_hz=10,
-        operator="demo", **CYCLING_STACK))
+        operator="demo", **CYCLING_STACK), figures_dir=out_dir)
     print(f"run uid {uid}  scan_id {run.metadata['start']['scan_id']}  ({time.monotonic() - t0:.0f} s, analysed live)")
     stacks = run["stacks"].read()
     tele = run["potentiostat"].read()
@@ -165,10 +165,6 @@ def _cycling_experiment(config, scope, pstat, RE, writer, client, out_dir) -> li
     positions = {p["name"]: (p["x_um"], p["y_um"]) for p in CYCLING_POSITIONS}
     checks += volume_checks(analysis, truth, positions)
     checks += front_checks(analysis, truth, positions)
-    figures.volume_changes(analysis, out_dir / "volume_changes.png")
-    for pos, tracker in analysis.trackers.items():
-        for ident in tracker.tracks:
-            figures.front_map(analysis, pos, ident, out_dir / f"front_{pos}{ident}.png")
     checks += _unwrapped(analysis, run, truth, scope, out_dir)
     checks += _surface_interior(analysis, truth, out_dir)
     t1 = time.monotonic()

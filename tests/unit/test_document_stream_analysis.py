@@ -85,9 +85,9 @@ def _interleave(datums, events):
     return out
 
 
-def _analyse(docs, background):
+def _analyse(docs, background, figures_dir=None):
     emitted = []
-    analysis = ConfocalAnalysis(lambda n, d: emitted.append((n, d)), background=background)
+    analysis = ConfocalAnalysis(lambda n, d: emitted.append((n, d)), background=background, figures_dir=figures_dir)
     for name, doc in docs:
         analysis(name, doc)
     analysis.wait(120)
@@ -99,9 +99,10 @@ def runs(tmp_path_factory):
     return _documents(tmp_path_factory.mktemp("live"))
 
 
-def test_live_stream_gives_a_derived_run_that_names_the_raw_one(runs):
+def test_live_stream_gives_a_derived_run_that_names_the_raw_one(runs, tmp_path):
     live, replay, truth = runs
-    analysis, emitted = _analyse(live, background=True)
+    analysis, emitted = _analyse(live, background=True, figures_dir=tmp_path)
+    assert (tmp_path / "volume_changes.png").stat().st_size > 10_000        # drawn live, from the worker
     names = [n for n, _ in emitted]
     assert names[0] == "start" and names[-1] == "stop" and "descriptor" in names
     start = emitted[0][1]

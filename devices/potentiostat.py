@@ -84,14 +84,21 @@ class Potentiostat(UnitsInDescribe, Device):
         status = DeviceStatus(self)
 
         def started(put_status):
+            try:
+                check(put_status)
+            except Exception as exc:        # a callback that raises would leave the status pending forever
+                status.set_exception(exc)
+
+        def check(put_status):
             if not put_status.success:
                 status.set_exception(put_status.exception() or RuntimeError("start refused"))
                 return
-            if self.state.get(use_monitor=False) != "Running":
+            # Generous timeouts: a busy host can hold an answer for seconds; the RunEngine waits on this.
+            if self.state.get(use_monitor=False, timeout=10.0) != "Running":
                 status.set_exception(RuntimeError(f"{self.name}: technique refused: "
-                                                  f"{self.message.get(use_monitor=False)}"))
+                                                  f"{self.message.get(use_monitor=False, timeout=10.0)}"))
                 return
-            self._first = int(self.run_start_seq.get(use_monitor=False))
+            self._first = int(self.run_start_seq.get(use_monitor=False, timeout=10.0))
             # The first technique since staging (or any, unstaged) starts the record; later techniques
             # of a staged plan continue it, open-circuit stretches in between included.
             if self._next is None or self._staged != Staged.yes:

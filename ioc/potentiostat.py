@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 BUFFER_WINDOW = 10000           # samples per Buf:* read
 BUFFER_CAPACITY = 2_000_000     # samples kept in the IOC (112 MB; 33 min at 1 kHz, 55 h at 10 Hz)
+MAX_TICK_WALL_S = 0.25   # most wall time one tick of the physics stands for (s)
 MIN_TICK_S = 0.02
 MAX_CURRENT_A = 0.6             # Gamry Reference 600
 STATES = ["Idle", "Running", "Done", "Aborted"]
@@ -118,7 +119,9 @@ class PotentiostatIOC(PVGroup):
             # interpolated by the runner, and the event loop stays free for CA clients.
             await asyncio.sleep(min(max(1.0 / self.sample_rate.value, MIN_TICK_S), 0.1))
             now = time.monotonic()
-            dt_cell = (now - last) * self.accel.value
+            # A tick that came late (a busy host) advances the cell by at most MAX_TICK_WALL_S of
+            # wall time: cell time then lags instead of a longer tick making the next one longer.
+            dt_cell = min(now - last, MAX_TICK_WALL_S) * self.accel.value
             last = now
             running = self.state.value == "Running"
             if running and self.watchdog_enable.value and now - self._last_heartbeat > self.watchdog_timeout.value:

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 BUFFER_WINDOW = 10000           # samples per Buf:* read
 BUFFER_CAPACITY = 2_000_000     # samples kept in the IOC (112 MB; 33 min at 1 kHz, 55 h at 10 Hz)
-MAX_TICK_WALL_S = 0.25   # most wall time one tick of the physics stands for (s)
+MAX_TICK_WALL_S = 0.1    # most wall time one tick of the physics stands for (s)
 MIN_TICK_S = 0.02
 MAX_CURRENT_A = 0.6             # Gamry Reference 600
 STATES = ["Idle", "Running", "Done", "Aborted"]
@@ -91,6 +91,7 @@ class PotentiostatIOC(PVGroup):
         self.runner = self._idle_runner(0, 0, 0)
         self._last_heartbeat = time.monotonic()
         self._technique_active = False
+        self._physics = asyncio.Lock()     # held while the cell advances or a technique starts/stops
 
     def _idle_runner(self, seq, step, cycle) -> TechniqueRunner:
         idle = {"voltage_window_v": [-100.0, 100.0],
@@ -114,24 +115,29 @@ class PotentiostatIOC(PVGroup):
         await self.v_max.write(hi)
         await self.voltage.write(self.cell.reading.voltage_v)
         last = time.monotonic()
+        loop = asyncio.get_running_loop()
         while True:
             # Tick at the sample rate, but no faster than 50 Hz: samples between ticks are
             # interpolated by the runner, and the event loop stays free for CA clients.
             await asyncio.sleep(min(max(1.0 / self.sample_rate.value, MIN_TICK_S), 0.1))
-            now = time.monotonic()
-            # A tick that came late (a busy host) advances the cell by at most MAX_TICK_WALL_S of
-            # wall time: cell time then lags instead of a longer tick making the next one longer.
-            dt_cell = min(now - last, MAX_TICK_WALL_S) * self.accel.value
-            last = now
-            running = self.state.value == "Running"
-            if running and self.watchdog_enable.value and now - self._last_heartbeat > self.watchdog_timeout.value:
-                self.runner.abort("watchdog: no heartbeat from the controlling client")
-            self.runner.sample_interval_s = self._interval_s()
-            samples = self.runner.advance(dt_cell) if self.runner.state == "running" else []
-            self._store(samples)
-            if running and self.runner.state in ("done", "aborted"):
-                await self._end_technique()
-            await self._publish()
+            async with self._physics:
+                now = time.monotonic()
+                # A tick that came late (a busy host) advances the cell by at most MAX_TICK_WALL_S of
+                # wall time: cell time then lags instead of a longer tick making the next one longer.
+                dt_cell = min(now - last, MAX_TICK_WALL_S) * self.accel.value
+                last = now
+                running = self.state.value == "Running"
+                if running and self.watchdog_enable.value and now - self._last_heartbeat > self.watchdog_timeout.value:
+                    self.runner.abort("watchdog: no heartbeat from the controlling client")
+                self.runner.sample_interval_s = self._interval_s()
+                # The physics runs in a worker thread so that CA clients are answered meanwhile;
+                # Start and Stop wait for the lock, so the cell never changes under it.
+                samples = (await loop.run_in_executor(None, self.runner.advance, dt_cell)
+                           if self.runner.state == "running" else [])
+                self._store(samples)
+                if running and self.runner.state in ("done", "aborted"):
+                    await self._end_technique()
+                await self._publish()
 
     async def _end_technique(self):
         """The technique ended (done, compliance, watchdog, Stop): open circuit, then report it."""
@@ -169,6 +175,10 @@ class PotentiostatIOC(PVGroup):
     async def start(self, instance, value):
         if not value:
             return 0
+        async with self._physics:
+            return await self._start()
+
+    async def _start(self):
         if self.state.value == "Running":
             raise RuntimeError("a technique is already running; Stop it first")
         try:
@@ -212,10 +222,12 @@ class PotentiostatIOC(PVGroup):
 
     @stop.putter
     async def stop(self, instance, value):
-        if value and self._technique_active:
-            # The relay opens now; the put completes once the instrument reports it.
-            self.runner.abort("stopped by the client")
-            await self._end_technique()
+        if value:
+            async with self._physics:       # at most one tick of physics away
+                if self._technique_active:
+                    # The relay opens now; the put completes once the instrument reports it.
+                    self.runner.abort("stopped by the client")
+                    await self._end_technique()
         return 0
 
     @heartbeat.putter

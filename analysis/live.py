@@ -47,6 +47,22 @@ class Stack:
     voltage_v: float = float("nan")
     charge_c: float = float("nan")
     end_current_a: float = float("nan")
+    locations: dict = field(default_factory=dict, repr=False)   # channel -> [(file, dataset, row)]
+
+    def load(self) -> "Stack":
+        """Read the frames of every located channel from their files (float32, in plane order)."""
+        for channel, located in self.locations.items():
+            if channel in self.frames:
+                continue
+            by_file: dict = {}
+            for k, (path, dataset, row) in enumerate(located):
+                by_file.setdefault((path, dataset), []).append((k, row))
+            out = [None] * len(located)
+            for (path, dataset), items in by_file.items():
+                for (k, _), frame in zip(items, read_frames(path, dataset, [row for _, row in items])):
+                    out[k] = frame
+            self.frames[channel] = np.stack(out).astype(np.float32)
+        return self
 
     @property
     def at_rest(self) -> bool:
@@ -153,25 +169,18 @@ class StackCollector(DocumentRouter):
             self._emit(index, pending, **cell)
 
     def _emit(self, index: int, pending: _Pending, **cell) -> None:
+        """Hand over a finished stack with where its frames are; ``Stack.load()`` reads them (in the
+        analysis worker, not on the RunEngine's thread)."""
         piezo = np.array([p for p, _ in pending.planes])
-        frames = {}
+        order = np.argsort(piezo)
+        locations = {}
         for channel in pending.planes[0][1]:
             located = [self._frames.location(*refs[channel]) for _, refs in pending.planes]
             if any(loc is None for loc in located):
                 log.warning("stack %d: frames of %s not referenced by any StreamDatum; skipped", index, channel)
                 continue
-            by_file: dict = {}
-            for k, (path, dataset, row) in enumerate(located):
-                by_file.setdefault((path, dataset), []).append((k, row))
-            out = [None] * len(located)
-            for (path, dataset), items in by_file.items():
-                block = read_frames(path, dataset, [row for _, row in items])
-                for (k, _), frame in zip(items, block):
-                    out[k] = frame
-            frames[channel] = np.stack(out).astype(np.float32)
-        order = np.argsort(piezo)
-        stack = Stack(index, pending.position_name, piezo[order], {c: f[order] for c, f in frames.items()}, **cell)
-        self.on_stack(stack)
+            locations[channel] = [located[k] for k in order]
+        self.on_stack(Stack(index, pending.position_name, piezo[order], {}, locations=locations, **cell))
 
 
 # Data keys of the derived streams: (dtype, units).
@@ -312,6 +321,7 @@ class ConfocalAnalysis(StackCollector):
         self._front_desc = None
 
     def _analyse(self, stack: Stack):
+        stack.load()
         if "reflection" not in stack.frames:
             return
         tracker = self.trackers.setdefault(stack.position_name, Tracker(self.geometry,
@@ -328,6 +338,8 @@ class ConfocalAnalysis(StackCollector):
             self._emit_doc("event", self._volume_desc.compose_event(data=row, timestamps=_now(row)))
         if "fluorescence" in stack.frames:
             self._salt(stack, tracker)
+        if not any(stack is w for waiting in self._salt_waiting.values() for w in waiting):
+            stack.frames.clear()        # keep the metadata, not ~10-20 MB of frames per stack
         if self.figures_dir is not None:
             from . import figures
 
@@ -359,6 +371,8 @@ class ConfocalAnalysis(StackCollector):
             for s in pending:
                 if s is reference or s.time_s >= reference.time_s:
                     self._salt_map(s)
+                if s is not stack:
+                    s.frames.clear()
             return
         self._salt_map(stack)
 

@@ -38,7 +38,9 @@ def analysed(instrument, pstat):
         RE.unsubscribe(token)
     analysis.wait(300)
     writer.flush()
-    return uid, analysis
+    yield uid, analysis
+    # Leave the cell lithiated, as the session's other tests expect to find it.
+    RE(run_protocol(pstat, "Discharge at 1C until 3.0 V\nRest for 20 minutes", accel=3000, sample_rate_hz=10))
 
 
 def test_the_derived_run_is_in_tiled_and_names_the_raw_one(instrument, analysed):

@@ -3,8 +3,9 @@
 The entry face of a particle is a reflecting surface: along each pixel column the stack shows
 the microscope's plane response (a Gaussian of the axial FWHM) at the surface, on top of a step
 where the focus enters the particle's backscattering interior. Fitting that model (peak + step
-+ offset, linear in the three levels for each trial position) to five planes about the maximum
-gives the surface depth of each column to a few nm, whatever the brightness of the surface or
++ offset, linear in the three levels for each trial position) on one window of planes shared by
+all columns (a window per column would lock positions to planes) gives the surface depth of
+each column to a few nm, whatever the brightness of the surface or
 the interior, which lithiation changes in opposite directions. A paraboloid through the
 columns of the cap gives the apex. The top surface lies in the electrolyte-filled host, so its
 apparent depth is geometric: no particle index enters. Depths in um of apparent focal depth
@@ -26,12 +27,11 @@ WINDOW_FWHM = 1.1     # half-width of the plane window fitted about the surface,
 @dataclass(frozen=True)
 class Apex:
     """Top of an agglomerate: apparent depth (um) with its standard error, the lateral position of
-    the apex (um, field centred; and relative to the cap's centre) and the number of columns fitted."""
+    the apex (um, field centred) and the number of columns fitted."""
     depth_um: float
     depth_error_um: float
     xy_um: tuple[float, float]
     columns: int
-    xy_offset_um: tuple[float, float] = (0.0, 0.0)
 
 
 def surface_offsets(columns: np.ndarray, plane_step_um: float, axial_fwhm_um: float,
@@ -155,7 +155,7 @@ def cap_surface(stack: np.ndarray, footprint: np.ndarray, depths_um: np.ndarray,
     err = float(np.sqrt(max(g0 @ cov @ g0, 0.0)))
     half = (np.asarray(footprint.shape) - 1) / 2
     xy = ((cx - half[1]) * pixel_size_um + p0[0], (cy - half[0]) * pixel_size_um + p0[1])
-    top = Apex(float(g0 @ coef), err, (float(xy[0]), float(xy[1])), int(z.size), (float(p0[0]), float(p0[1])))
+    top = Apex(float(g0 @ coef), err, (float(xy[0]), float(xy[1])), int(z.size))
     return Cap(rows, cols, z, height, (float(cx), float(cy)), coef, pixel_size_um, top)
 
 

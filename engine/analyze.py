@@ -27,14 +27,17 @@ def analyze_run(client, uid: str, store: bool = True):
 
 
 def summary_lines(analysis) -> list[str]:
-    """Human-readable table of the last Delta V / V of each agglomerate and every front."""
+    """Human-readable table of the last Delta V / V of each agglomerate (inactive ones marked: within
+    0.5 % or twice their error throughout) and every front."""
     last = {}
     for row in analysis.volumes:
         last[(row["position_name"], row["agglomerate"])] = row
+    inactive = {(pos, ident) for pos, tracker in analysis.trackers.items() for ident in tracker.inactive()}
     lines = ["position  agglomerate  cell time (s)  dV/V (%)   +-   half-height (um)"]
     for (pos, ident), row in sorted(last.items()):
         lines.append(f"{pos:>8}  {ident:>11}  {row['cell_time_s']:>13.0f}  {row['dv_v'] * 100:>+8.2f}  "
-                     f"{row['dv_v_error'] * 100:>4.2f}  {row['half_height_um']:>16.2f}")
+                     f"{row['dv_v_error'] * 100:>4.2f}  {row['half_height_um']:>16.2f}"
+                     + ("  inactive" if (pos, ident) in inactive else ""))
     if analysis.fronts:
         lines.append("position  agglomerate  segment     front (nm/s)   +-   spread (s)  uniform")
         for f in analysis.fronts:

@@ -38,7 +38,7 @@ def _tracked(electrode, geometry, stacks):
         ref = tracker.tracks[c.ident].reference
         agg = min(electrode.agglomerates, key=lambda a: np.hypot(a.center_um[0] - ref.xy_um[0],
                                                                  a.center_um[1] - ref.xy_um[1]))
-        out[agg.label] = (agg, c, tracker.tracks[c.ident])
+        out[agg.label] = (agg, c, tracker.tracks[c.ident], c.ident in tracker.inactive())
     return out
 
 
@@ -55,7 +55,7 @@ def test_lco_swelling_at_the_top_of_a_c2_charge_is_measured_within_half_a_point(
     +3.5 %); 3-3.5 um ones within 2 points (the 3.2 um one reads about +1.5 points high)."""
     electrode, charged, tracked = lco
     checked = 0
-    for label, (agg, change, track) in tracked.items():
+    for label, (agg, change, track, _) in tracked.items():
         diameter = 2 * np.prod(agg.semi_axes_um) ** (1 / 3)
         truth = charged[label].volume_change
         if not agg.active:
@@ -69,15 +69,17 @@ def test_lco_swelling_at_the_top_of_a_c2_charge_is_measured_within_half_a_point(
 
 def test_inactive_agglomerates_keep_their_volume_and_are_recognised(lco):
     electrode, charged, tracked = lco
-    inactive = [(label, c) for label, (agg, c, _) in tracked.items() if not agg.active]
+    inactive = [(label, c, flagged) for label, (agg, c, _, flagged) in tracked.items() if not agg.active]
     assert inactive
-    for label, change in inactive:
-        assert abs(change.dv_v) < 0.005
+    for label, change, flagged in inactive:
+        assert abs(change.dv_v) < 0.005 and flagged
+    flagged_active = [label for label, (agg, c, _, flagged) in tracked.items() if agg.active and flagged]
+    assert not flagged_active
 
 
 def test_half_heights_come_from_the_exit_face_with_the_pristine_index(lco):
     electrode, charged, tracked = lco
-    for agg, change, track in tracked.values():
+    for agg, change, track, _ in tracked.values():
         true = agg.center_um[2] - agg.z_extent_um[0]
         assert track.half_height_um == pytest.approx(true, rel=0.05)
 
@@ -88,7 +90,7 @@ def test_nmc811_shrinks_by_about_ten_percent_and_the_analysis_sees_it():
     electrode, pristine, charged = _charged("NMC811", 2, 4.3)
     geometry = StackGeometry(0.08, 0.4, 1.42, 1.518, 2.3, 820.0, 1.4, 0.7)
     tracked = _tracked(electrode, geometry, [_stack(electrode, pristine, 0), _stack(electrode, charged, 1)])
-    active = [(charged[label].volume_change, c.dv_v) for label, (agg, c, _) in tracked.items() if agg.active]
+    active = [(charged[label].volume_change, c.dv_v) for label, (agg, c, _, _) in tracked.items() if agg.active]
     assert len(active) >= 4
     for truth, measured in active:
         assert measured == pytest.approx(truth, rel=0.3)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from .front_shells import ShellVoxels, shell_voxels
+from .fronts import SHELL_UM, SKIP_FWHM
 from .psf import FWHM_TO_SIGMA, axial_fwhm_um, lateral_fwhm_um
 from .surface import Apex, Cap, cap_surface, column_depths, exit_depth
 from .volume import _fill_columns, apparent_voxel_volume_um3, label_objects
@@ -153,6 +155,14 @@ class Track:
     depths: list[np.ndarray] = field(default_factory=list)
     profiles: list[np.ndarray] = field(default_factory=list)
     times_s: list[float] = field(default_factory=list)
+    shells: ShellVoxels | None = None        # its voxels grouped by shell, for fronts
+    shells_reason: str = ""                  # why there are none
+    shell_profiles: list[np.ndarray] = field(default_factory=list)
+    start: int = 0                           # the tracker's stack count when the track began
+
+    def rows(self, stack_indices) -> list[int]:
+        """Positions in this track's series of the tracker's stacks ``stack_indices`` it holds."""
+        return [i - self.start for i in stack_indices if 0 <= i - self.start < len(self.times_s)]
 
 
 def scale_change(reference: Cap, depth_um: np.ndarray, height: np.ndarray, centre_depth_um: float,
@@ -191,6 +201,7 @@ class Tracker:
         self.match_radius_um = match_radius_um
         self.tracks: dict[int, Track] = {}
         self.segmented: list[Measurement] = []      # every agglomerate of the first stack
+        self.n_stacks = 0                           # stacks added so far
 
     def add(self, stack: np.ndarray, piezo_um, time_s: float) -> list[VolumeChange]:
         """Measure one stack (planes, y, x) taken at ``piezo_um`` and cell time ``time_s``; returns the
@@ -207,7 +218,12 @@ class Tracker:
                     continue
                 ident += 1
                 half = 0.5 * (m.exit_um - m.apex.depth_um) * g.n_particle / g.n_medium
-                self.tracks[ident] = Track(ident, m, half)
+                track = self.tracks[ident] = Track(ident, m, half, start=self.n_stacks)
+                try:
+                    track.shells = shell_voxels(m.footprint.shape, m.cap, depths, half, g.n_particle, g.n_medium,
+                                                SKIP_FWHM * g.axial_fwhm_um, SHELL_UM, exit_um=m.exit_um)
+                except ValueError as exc:
+                    track.shells_reason = str(exc)
         out = []
         for track in self.tracks.values():
             ref = track.reference
@@ -216,16 +232,21 @@ class Tracker:
                 strain, err = scale_change(ref.cap, depth, height, ref.apex.depth_um + track.half_height_um)
             else:
                 depth, strain, err = ref.cap.depth_um, 0.0, 0.0
+            # Every stack has its entry in the series (fronts index them by stack), even when its
+            # surface could not be fitted.
+            track.depths.append(depth)
+            track.profiles.append(_central_profile(stack, ref.footprint))
+            if track.shells is not None:
+                track.shell_profiles.append(track.shells.profile(stack))
+            track.times_s.append(float(time_s))
             if not np.isfinite(strain):
                 continue
             change = VolumeChange(track.ident, float(time_s), float((1 + strain) ** 3 - 1),
                                   float(3 * (1 + strain) ** 2 * err), float(-strain * track.half_height_um),
                                   float(track.half_height_um))
             track.changes.append(change)
-            track.depths.append(depth)
-            track.profiles.append(_central_profile(stack, ref.footprint))
-            track.times_s.append(float(time_s))
             out.append(change)
+        self.n_stacks += 1
         return out
 
     def inactive(self, threshold: float = 0.005) -> list[int]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fronts import crossing_times, normalised
+from .fronts import MIN_SHELL_VOXELS, crossing_times, normalised, smoothed_crossings
 
 
 def _figure(**kwargs):
@@ -44,26 +44,37 @@ def volume_changes(analysis, path: Path) -> Path:
     return _save(fig, path)
 
 
-def front_map(analysis, position: str, ident: int, path: Path) -> Path:
-    """Normalised central reflectivity against depth and cell time for one agglomerate, with each
-    plane's zero crossing (seed Fig. 4)."""
-    tracker = analysis.trackers[position]
-    track = tracker.tracks[ident]
-    g = analysis.geometry
-    depths = analysis.stacks_meta[position][0].piezo_um * g.depth_scale - track.reference.apex.depth_um
-    physical = depths * g.n_particle / g.n_medium
-    use = (physical > 0) & (physical <= track.half_height_um)
+def front_map(analysis, position: str, ident: int, path: Path) -> Path | None:
+    """Shell-averaged reflectivity (normalised over the series) against depth below the surface and
+    cell time for one agglomerate, with each shell's zero crossing in every half-cycle (seed
+    Fig. 4). None when it has no shells."""
+    track = analysis.trackers[position].tracks[ident]
+    if track.shells is None or len(track.shell_profiles) < 2:
+        return None
+    keep = track.shells.counts >= MIN_SHELL_VOXELS
+    depth = track.shells.depth_um[keep]
     times = np.asarray(track.times_s)
-    signal = np.array(track.profiles)[:, use]
+    signal = np.array(track.shell_profiles)[:, keep]
     fig = _figure(figsize=(7, 4))
     ax = fig.subplots()
-    im = ax.pcolormesh(times / 3600, physical[use], normalised(signal).T, cmap="coolwarm", vmin=-1, vmax=1,
+    im = ax.pcolormesh(times / 3600, depth, normalised(signal).T, cmap="coolwarm", vmin=-1, vmax=1,
                        shading="nearest")
-    ax.plot(crossing_times(times, signal) / 3600, physical[use], "k.-", label="zero crossing")
+    from .live import half_cycles
+
+    label = "zero crossing"
+    for _, indices in half_cycles(analysis.stacks_meta[position], analysis.parameters["min_front_stacks"]):
+        k = track.rows(indices)
+        if len(k) < 3:
+            continue
+        seg = signal[k]
+        crossing = smoothed_crossings(times[k], seg)[0] if len(k) >= 6 else crossing_times(times[k], seg)
+        ax.plot(crossing / 3600, depth, "k.-", label=label)
+        label = None
     ax.invert_yaxis()
     ax.set_xlabel("cell time (h)")
     ax.set_ylabel("depth below surface (µm)")
-    ax.legend(fontsize=8)
+    if label is None:
+        ax.legend(fontsize=8)
     fig.colorbar(im, ax=ax, label="normalised reflectivity")
     return _save(fig, path)
 

@@ -26,11 +26,11 @@ from event_model import DocumentRouter, compose_run
 from . import electrolyte
 from .agglomerates import StackGeometry, Tracker
 from .frames import FrameIndex, read_frames
-from .fronts import imaged_front
+from .fronts import SHELL_UM, SKIP_FWHM, track_front
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_VERSION = "1"
+ANALYSIS_VERSION = "2"
 
 
 @dataclass
@@ -219,7 +219,8 @@ class ConfocalAnalysis(StackCollector):
         self.sink = sink
         self.figures_dir = None if figures_dir is None else Path(figures_dir)
         self.background = background
-        self.parameters = {"match_radius_um": match_radius_um, "min_front_stacks": min_front_stacks}
+        self.parameters = {"match_radius_um": match_radius_um, "min_front_stacks": min_front_stacks,
+                           "front_skip_fwhm": SKIP_FWHM, "front_shell_um": SHELL_UM}
         self.documents: list[tuple[str, dict]] = []
         self.volumes: list[dict] = []
         self.fronts: list[dict] = []
@@ -422,15 +423,11 @@ class ConfocalAnalysis(StackCollector):
     def _front(self, track, segment, position):
         name, indices = segment
         times = np.asarray(track.times_s)
-        keep = [i for i in indices if i < len(track.profiles)]
+        keep = track.rows(indices)
         if len(keep) < self.parameters["min_front_stacks"]:
             return None
-        g = self.geometry
-        depths = self.stacks_meta[position][0].piezo_um * g.depth_scale
         try:
-            result = imaged_front(depths, np.array([track.profiles[i] for i in keep]), times[keep],
-                                  track.reference.apex.depth_um, track.half_height_um, g.n_particle, g.n_medium,
-                                  skip_um=0.5 * g.axial_fwhm_um)
+            result = track_front(track, indices)
         except ValueError as exc:
             log.info("no front for agglomerate %d: %s", track.ident, exc)
             return None

@@ -174,7 +174,15 @@ def exit_depth(stack: np.ndarray, footprint: np.ndarray, depths_um: np.ndarray, 
     Y, X = np.mgrid[0:stack.shape[1], 0:stack.shape[2]]
     cap = np.hypot(X - cx, Y - cy) < cap_fraction * radius
     profile = stack[:, cap].astype(float).mean(axis=1)
-    candidates = np.nonzero(depths_um > below_um)[0]
+    return peak_depth(depths_um, profile, below_um, np.inf)
+
+
+def peak_depth(depths_um, profile, lo_um: float, hi_um: float) -> float | None:
+    """Depth (um) of the strongest local maximum of an axial profile between lo_um and hi_um
+    (Gaussian three-point refinement); None when there is no interior maximum there."""
+    depths_um = np.asarray(depths_um, dtype=float)
+    profile = np.asarray(profile, dtype=float)
+    candidates = np.nonzero((depths_um > lo_um) & (depths_um < hi_um))[0]
     candidates = candidates[(candidates > 0) & (candidates < len(profile) - 1)]
     if candidates.size == 0:
         return None

@@ -112,9 +112,8 @@ def front_checks(analysis, truth: RunTruth, positions: dict, tolerance: float = 
         states = [truth.state(s.index).agglomerates[agg["label"]] for s in stacks]
         n = len(states[0].x_shells)
         r_eq = float(np.prod(agg["semi_axes_um"])) ** (1 / 3)
-        half_height = 0.5 * (agg["z_extent_um"][1] - agg["z_extent_um"][0])
         # Shell centres (centre to surface) at their depth below the top along the central column.
-        depth = (1 - (np.arange(n) + 0.5) / n) * half_height
+        depth = (1 - (np.arange(n) + 0.5) / n) * central_half_thickness_um(truth, agg["label"])
         use = (depth >= f["min_depth_um"]) & (depth <= f["max_depth_um"])
         x = np.array([s.x_shells for s in states])
         if np.ptp(x, axis=0).max() < 0.02:
@@ -129,6 +128,15 @@ def front_checks(analysis, truth: RunTruth, positions: dict, tolerance: float = 
         else:
             checks.append(within(name, f["velocity_nm_s"], true.velocity_nm_s, tolerance, "nm/s", relative=True))
     return checks
+
+
+def central_half_thickness_um(truth: RunTruth, label: int) -> float:
+    """Half the thickness (um) of agglomerate ``label`` along the vertical through its centre."""
+    from operando.ioc.cell.truth import electrode_from_truth
+
+    a = next(a for a in electrode_from_truth(truth.geometry).agglomerates if a.label == label)
+    _, top, bottom, *_ = a.column_intersections(np.array([a.center_um[0]]), np.array([a.center_um[1]]))
+    return 0.5 * float(bottom[0] - top[0])
 
 
 def salt_checks(analysis, truth: RunTruth, positions: dict, grid, stack_index: int, tolerance_m: float = 0.05,

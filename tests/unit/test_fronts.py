@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from operando.analysis.fronts import crossing_times, front_velocity
+from operando.analysis.fronts import crossing_times, fit_front, front_velocity, smoothed_crossings
 
 
 def synthetic(v_nm_s, depths_um, times_s, width_s=120.0, t0_s=1000.0, noise=0.0, seed=0):
@@ -45,3 +45,55 @@ def test_crossing_times_interpolate_and_skip_flat_columns():
     s = np.array([[0.0, 1.0], [0.25, 1.0], [1.0, 1.0]])
     tc = crossing_times(t, s)
     assert tc[0] == pytest.approx(10.0 + 10.0 * (0.5 - 0.25) / 0.75) and np.isnan(tc[1])
+
+
+def gradual(depths_um, times_s, lag_s_per_um=200.0, duration_s=3000.0):
+    """Shells that change over the whole series, deeper ones later and more abruptly (the virtual
+    cell's delithiation): x = 1 - s^p with s the time fraction and p rising with depth."""
+    t = np.asarray(times_s)[:, None] / duration_s
+    p = 1.0 + 0.5 * np.asarray(depths_um)[None, :] * lag_s_per_um / 1000.0
+    return 1.0 - np.clip(t, 0, 1) ** p
+
+
+def test_smoothed_crossings_agree_with_the_plain_ones_on_clean_gradual_curves():
+    depths = np.linspace(1.0, 3.0, 9)
+    times = np.linspace(0, 3000, 40)
+    clean = gradual(depths, times)
+    plain = crossing_times(times, clean)
+    smooth, err = smoothed_crossings(times, clean)
+    assert np.max(np.abs(smooth - plain)) < 15.0
+    assert np.all(err < 5.0)
+
+
+def test_smoothed_crossings_have_honest_errors_under_noise():
+    """Noise of 2 % of the change per sample: errors cover the deviation from the noise-free
+    crossing as a Gaussian would (|z| < 2 for >= 90 %); the scatter is 1.75x smaller than the
+    plain crossing's (32 vs 56 s here)."""
+    depths = np.linspace(1.0, 3.0, 9)
+    times = np.linspace(0, 3000, 60)
+    clean = gradual(depths, times)
+    reference = smoothed_crossings(times, clean)[0]
+    rng = np.random.default_rng(3)
+    z, dev_plain, dev_smooth = [], [], []
+    for _ in range(40):
+        noisy = clean + rng.normal(0, 0.02, clean.shape)
+        tc, err = smoothed_crossings(times, noisy)
+        z.extend((tc - reference) / err)
+        dev_smooth.extend(tc - reference)
+        dev_plain.extend(crossing_times(times, noisy) - crossing_times(times, clean))
+    z = np.asarray(z)
+    assert np.mean(np.abs(z) < 2) >= 0.9
+    assert np.std(dev_plain) > 1.5 * np.std(dev_smooth)
+
+
+def test_fit_front_weights_crossings_by_their_errors():
+    depths = np.linspace(1.0, 3.0, 6)
+    tc = 1000.0 + depths * 1e3 / 5.0          # 5 nm/s
+    err = np.full(6, 10.0)
+    tc_bad = tc.copy()
+    tc_bad[-1] += 400.0
+    err_bad = err.copy()
+    err_bad[-1] = 1e4                         # an outlier that says it is one
+    out = fit_front(depths, tc_bad, err_bad)
+    assert out.velocity_nm_s == pytest.approx(5.0, rel=0.02)
+    assert fit_front(depths, tc, err).velocity_error_nm_s < 0.5

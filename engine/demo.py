@@ -140,8 +140,9 @@ def _cycling_experiment(config, scope, pstat, RE, writer, client, out_dir) -> li
                                      CYCLING_STACK["z_stop_um"], CYCLING_STACK["z_step_um"], ("reflection",),
                                      CYCLING_STACK["pixel_dwell_s"], CYCLING_STACK["pixels"],
                                      CYCLING_STACK["pixel_size_um"], 820.0, 1e-3, False)
-    print(f"estimate: {estimate_cycling_zstack(CYCLING_PROTOCOL, cell_limits(pstat).capacity_ah, stacks, CYCLING_ACCEL)}",
-          flush=True)
+    estimate = estimate_cycling_zstack(CYCLING_PROTOCOL, cell_limits(pstat).capacity_ah, stacks, CYCLING_ACCEL)
+    print(f"estimate at the real scan speed: {estimate}; here the APD delivers frames as fast as they are "
+          "rendered (same counts), so stacks come several times more often", flush=True)
     t0 = time.monotonic()
     uid, run, analysis = _live_run(RE, writer, client, cycling_zstack(
         scope, pstat, CYCLING_PROTOCOL, CYCLING_POSITIONS, accel=CYCLING_ACCEL, sample_rate_hz=10,

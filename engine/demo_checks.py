@@ -122,6 +122,8 @@ def front_checks(analysis, truth: RunTruth, positions: dict, tolerance: float = 
             continue
         true = front_velocity(depth[use], [s.time_s for s in stacks], np.array([s.x_shells for s in states])[:, use])
         name = f"front agglomerate {agg['label']} ({2 * r_eq:.1f} um), {f['segment']}"
+        if not f["uniform"]:
+            name += f" (+- {f['velocity_error_nm_s']:.2g})"
         if true.uniform or f["uniform"]:
             checks.append(Check(name + ": uniform", float(f["uniform"]), float(true.uniform), 0.0, "bool",
                                 bool(f["uniform"]) == bool(true.uniform)))
@@ -154,7 +156,10 @@ def salt_checks(analysis, truth: RunTruth, positions: dict, grid, stack_index: i
     pos = rows[0]["position_name"]
     renderer = ConfocalRenderer(electrode_from_truth(truth.geometry), grid)
     state = truth.state(stack_index)
-    true_map = renderer.salt_m(rows[0]["plane_depth_um"], state.agglomerates, analysis.bulk_m) - analysis.bulk_m
+    # The analysis' depths are objective travel x depth scale; the simulator's are below the coverslip.
+    g = truth.geometry
+    depth = rows[0]["plane_depth_um"] - g["coverslip_piezo_um"] * g["depth_scale"]
+    true_map = renderer.salt_m(depth, state.agglomerates, analysis.bulk_m) - analysis.bulk_m
     footprints = analysis.salt_footprints[pos]
     x0, y0 = positions[pos]
     px = analysis.geometry.pixel_size_um

@@ -135,7 +135,8 @@ class ApdIOC(PVGroup):
         path = Path(self.file_path.value) / self.file_name.value
         if self._writer is None or self._writer.path != path:
             self._writer = FrameFileWriter(path)
-            write_truth(path.with_name(path.name + TRUTH_SUFFIX), electrode_truth(self.sample.electrode))
+            write_truth(path.with_name(path.name + TRUTH_SUFFIX), electrode_truth(
+                self.sample.electrode, self.sample.coverslip_piezo_um, self.sample.optics.depth_scale))
         return self._writer
 
     def _record_plane(self, grid, light, dwell, z_um, channels, lithiation: CellState):

@@ -13,12 +13,16 @@ TRUTH_SUFFIX = ".truth.json"
 STATE_TRUTH_SUFFIX = ".truth.h5"
 
 
-def electrode_truth(electrode: Electrode) -> dict:
-    """Per-agglomerate geometry and true volume (um, um^3)."""
+def electrode_truth(electrode: Electrode, coverslip_piezo_um: float, depth_scale: float) -> dict:
+    """Per-agglomerate geometry and true volume (um, um^3), and where the coverslip is in the
+    stacks' frame: the objective position focused on it (um) and the apparent depth per um of
+    objective travel (depth below the coverslip = (piezo - coverslip_piezo_um) * depth_scale)."""
     return {
         "material": electrode.material,
         "seed": electrode.seed,
         "electrolyte_gap_um": electrode.electrolyte_gap_um,
+        "coverslip_piezo_um": coverslip_piezo_um,
+        "depth_scale": depth_scale,
         "agglomerates": [
             {"label": a.label, "material": a.material, "active": a.active,
              "center_um": list(a.center_um), "semi_axes_um": list(a.semi_axes_um),

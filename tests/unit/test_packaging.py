@@ -13,7 +13,8 @@ def test_wheel_maps_the_card_folders_under_operando(tmp_path):
     (wheel,) = tmp_path.glob("operando-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     for module in ("operando/engine/cli.py", "operando/devices/confocal.py", "operando/plans/zstack.py",
-                   "operando/analysis/volume.py", "operando/ioc/apd.py", "operando/ioc/cell/optics.py"):
+                   "operando/analysis/volume.py", "operando/analysis/data/tpef_calibration.csv",
+                   "operando/ioc/apd.py", "operando/ioc/cell/optics.py"):
         assert module in names
     top_level = {n.split("/")[0] for n in names if not n.startswith("operando-")}
     assert top_level == {"operando"}

@@ -7,8 +7,10 @@ centre is measured once, in the first stack, from the distance between entry and
 with the pristine refractive index (the only place an index enters). With the agglomerate
 held at its centre by the host and swelling isotropically (the seed's reading of Fig. 3 and the
 premise of its ellipsoid unwrapping), a surface that rises by dz means a linear strain
-dz / h and Delta V / V = (1 + dz / h)^3 - 1. Intensities never enter, so the opposite
-brightness changes of surface and interior on charge do not bias it.
+dz / h and Delta V / V = (1 + dz / h)^3 - 1. In later stacks each column's surface is fitted
+against that column in the first stack (analysis.surface.template_depths): its own interior,
+grain texture included, with the surface and the interior free to brighten or dim on their own,
+as lithiation makes them do in opposite directions.
 
 Lengths in um, apparent depths as in analysis.surface, times in s.
 """
@@ -22,7 +24,7 @@ from scipy import ndimage
 from .front_shells import ShellVoxels, shell_voxels
 from .fronts import SHELL_UM, SKIP_FWHM
 from .psf import FWHM_TO_SIGMA, axial_fwhm_um, lateral_fwhm_um
-from .surface import Apex, Cap, cap_surface, column_depths, exit_depth
+from .surface import Apex, Cap, cap_surface, column_values, exit_depth, template_depths
 from .volume import _fill_columns, apparent_voxel_volume_um3, label_objects
 
 
@@ -159,6 +161,7 @@ class Track:
     shells_reason: str = ""                  # why there are none
     shell_profiles: list[np.ndarray] = field(default_factory=list)
     start: int = 0                           # the tracker's stack count when the track began
+    reference_values: np.ndarray | None = field(default=None, repr=False)   # its cap's columns, first stack
 
     def rows(self, stack_indices) -> list[int]:
         """Positions in this track's series of the tracker's stacks ``stack_indices`` it holds."""
@@ -227,11 +230,14 @@ class Tracker:
         out = []
         for track in self.tracks.values():
             ref = track.reference
-            if track.changes:
-                depth, height = column_depths(stack, ref.cap.rows, ref.cap.cols, depths, g.axial_fwhm_um)
-                strain, err = scale_change(ref.cap, depth, height, ref.apex.depth_um + track.half_height_um)
-            else:
+            values = column_values(stack, ref.cap.rows, ref.cap.cols)
+            if track.reference_values is None:
+                track.reference_values = values
                 depth, strain, err = ref.cap.depth_um, 0.0, 0.0
+            else:
+                depth, height = template_depths(values, track.reference_values, ref.cap.depth_um, ref.cap.height,
+                                                depths, g.axial_fwhm_um)
+                strain, err = scale_change(ref.cap, depth, height, ref.apex.depth_um + track.half_height_um)
             # Every stack has its entry in the series (fronts index them by stack), even when its
             # surface could not be fitted.
             track.depths.append(depth)

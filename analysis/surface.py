@@ -97,20 +97,93 @@ class Cap:
         return zeta - (x * gx + y * gy)
 
 
-def column_depths(stack: np.ndarray, rows: np.ndarray, cols: np.ndarray, depths_um: np.ndarray,
-                  axial_fwhm_um: float, smooth_px: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
-    """Surface depth (um; NaN where the surface is outside the window) and peak height (counts) of
-    the given pixel columns, fitted on one window of planes about the brightest plane of their mean."""
+def column_values(stack: np.ndarray, rows: np.ndarray, cols: np.ndarray, smooth_px: float = 2.0) -> np.ndarray:
+    """(planes, columns) counts of the given pixel columns after a lateral Gaussian smoothing
+    (sigma smooth_px pixels)."""
     stack = np.asarray(stack)
-    depths_um = np.asarray(depths_um, dtype=float)
-    step = float(depths_um[1] - depths_um[0])
     pad = int(np.ceil(3 * smooth_px)) + 1
     y0, y1 = max(rows.min() - pad, 0), min(rows.max() + pad + 1, stack.shape[1])
     x0, x1 = max(cols.min() - pad, 0), min(cols.max() + pad + 1, stack.shape[2])
     sub = ndimage.gaussian_filter(stack[:, y0:y1, x0:x1].astype(float), (0, smooth_px, smooth_px))
-    values = sub[:, rows - y0, cols - x0]
+    return sub[:, rows - y0, cols - x0]
+
+
+def template_depths(values: np.ndarray, reference: np.ndarray, reference_depth_um: np.ndarray,
+                    reference_height: np.ndarray, depths_um: np.ndarray, axial_fwhm_um: float,
+                    max_shift_um: float = 0.15, window_fwhm: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """Surface depth (um) and peak height of columns in a later stack, against the same columns of
+    the reference stack (both (planes, columns), as from ``column_values``).
+
+    The reference column, less its fitted surface peak, is the column's own interior: its step,
+    attenuation and grain texture. A later column is fitted, on the planes within ``window_fwhm``
+    axial FWHM of its reference surface, as a shifted peak + that interior scaled by a linear
+    function of depth (a lithiation gradient under the surface) + an offset: surface and interior
+    may brighten or dim independently, as lithiation makes them do in opposite directions, and the
+    texture, which a plain step cannot follow, no longer pulls the peak. The shift is searched on
+    a 10 nm then a 1 nm grid within +-max_shift_um; NaN where the best is at the edge."""
+    z0 = np.asarray(reference_depth_um, dtype=float)
+    h0 = np.asarray(reference_height, dtype=float)
+    ok = np.isfinite(z0) & np.isfinite(h0)
+    if not ok.all():                                    # columns without a reference surface: NaN
+        depth, height = np.full(z0.shape, np.nan), np.full(z0.shape, np.nan)
+        if ok.any():
+            depth[ok], height[ok] = template_depths(np.asarray(values)[:, ok], np.asarray(reference)[:, ok], z0[ok],
+                                                    h0[ok], depths_um, axial_fwhm_um, max_shift_um, window_fwhm)
+        return depth, height
+    v = np.asarray(values, dtype=float)
+    ref = np.asarray(reference, dtype=float)
+    depths = np.asarray(depths_um, dtype=float)
+    n = v.shape[1]
+    sigma = axial_fwhm_um * FWHM_TO_SIGMA
+    step = float(depths[1] - depths[0])
+    # The planes of each column's window: (K, N) indices about its reference surface.
+    half = int(np.ceil(window_fwhm * axial_fwhm_um / step))
+    centre = np.clip(np.rint((z0 - depths[0]) / step).astype(int), half, depths.size - 1 - half)
+    rows = centre[None, :] + np.arange(-half, half + 1)[:, None]
+    cols = np.arange(n)[None, :]
+    d = depths[rows] - z0[None, :]                                         # (K, N) um from the surface
+    y = v[rows, cols]
+    interior = ref[rows, cols] - h0[None, :] * np.exp(-0.5 * (d / sigma) ** 2)
+    # Project out the fixed part of the model (interior, interior x depth, offset): what is left
+    # of the data and of the shifted peak decides the shift (variable projection).
+    Q = np.stack([interior, interior * d, np.ones_like(d)], axis=-1).transpose(1, 0, 2)    # (N, K, 3)
+    Qp = np.linalg.pinv(Q)                                                 # (N, 3, K)
+    P = np.eye(d.shape[0])[None] - Q @ Qp                                  # (N, K, K) residual maker
+    y_perp = np.einsum("nkl,ln->nk", P, y)
+
+    def misfit(shifts):                              # (T, N) trial shifts -> misfit, peak height (T, N)
+        g = np.exp(-0.5 * ((d[None] - shifts[:, None, :]) / sigma) ** 2)           # (T, K, N)
+        g_perp = np.einsum("nkl,tln->tnk", P, g)
+        gg = np.einsum("tnk,tnk->tn", g_perp, g_perp)
+        gy = np.einsum("tnk,nk->tn", g_perp, y_perp)
+        gg = np.where(gg > 1e-12, gg, np.inf)
+        return np.sum(y_perp ** 2, axis=1)[None] - gy ** 2 / gg, gy / gg
+
+    coarse = np.arange(-max_shift_um, max_shift_um + 1e-12, 0.01)
+    ssr, _ = misfit(np.repeat(coarse[:, None], n, axis=1))
+    best = coarse[np.argmin(ssr, axis=0)]
+    edge = (best <= coarse[0] + 1e-12) | (best >= coarse[-1] - 1e-12)
+    fine = np.arange(-0.012, 0.012 + 1e-12, 0.001)
+    idx = np.arange(n)
+    trials = best[None, :] + fine[:, None]                                 # (F, N)
+    ssr, heights = misfit(trials)
+    k = np.clip(np.argmin(ssr, axis=0), 1, fine.size - 2)
+    r0, r1, r2 = ssr[k - 1, idx], ssr[k, idx], ssr[k + 1, idx]
+    curv = r0 - 2 * r1 + r2
+    frac = np.where(curv > 0, 0.5 * (r0 - r2) / np.where(curv > 0, curv, 1.0), 0.0)
+    shift = trials[k, idx] + np.clip(frac, -0.5, 0.5) * 0.001
+    return np.where(edge, np.nan, z0 + shift), heights[k, idx]
+
+
+def column_depths(stack: np.ndarray, rows: np.ndarray, cols: np.ndarray, depths_um: np.ndarray,
+                  axial_fwhm_um: float, smooth_px: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """Surface depth (um; NaN where the surface is outside the window) and peak height (counts) of
+    the given pixel columns, fitted on one window of planes about the brightest plane of their mean."""
+    depths_um = np.asarray(depths_um, dtype=float)
+    step = float(depths_um[1] - depths_um[0])
+    values = column_values(stack, rows, cols, smooth_px)
     half = int(np.ceil(WINDOW_FWHM * axial_fwhm_um / step)) + 1
-    centre = int(np.clip(np.argmax(values.mean(axis=1)), half, stack.shape[0] - 1 - half))
+    centre = int(np.clip(np.argmax(values.mean(axis=1)), half, values.shape[0] - 1 - half))
     off, height = surface_offsets(values[centre - half:centre + half + 1], step, axial_fwhm_um)
     return depths_um[centre] + off * step, height
 

@@ -227,9 +227,10 @@ class ConfocalRenderer:
                      # Exit face: seen from inside the particle (n_p -> n_e).
                      + r_surface * _specular_collection(g["cos_bot"], na, n_p) * plane(depth_um - a_bot) * through)
             sig_p = np.where(inside, sig_p * above, 0.0)
-            # The particle replaces host material in its columns.
-            within = inside & (depth_um > a_top) & (depth_um < a_bot)
-            img[p["slice"]] = np.where(within, 0.0, img[p["slice"]]) + sig_p
+            # The particle replaces host material in its columns: what the focal volume (axial
+            # response) holds of the particle holds no host.
+            host_left = np.where(inside, 1.0 - _window(depth_um, a_top, a_bot, sig), 1.0)
+            img[p["slice"]] = img[p["slice"]] * host_left + sig_p
         px_sigma = opt.lateral_fwhm_um(wavelength_nm) * FWHM_TO_SIGMA / self.grid.pixel_size_um
         return gaussian_filter(img, px_sigma, mode="nearest")
 

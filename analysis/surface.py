@@ -110,7 +110,7 @@ def column_values(stack: np.ndarray, rows: np.ndarray, cols: np.ndarray, smooth_
 
 def template_depths(values: np.ndarray, reference: np.ndarray, reference_depth_um: np.ndarray,
                     reference_height: np.ndarray, depths_um: np.ndarray, axial_fwhm_um: float,
-                    max_shift_um: float = 0.15, window_fwhm: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+                    max_shift_um: float = 0.3, window_fwhm: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
     """Surface depth (um) and peak height of columns in a later stack, against the same columns of
     the reference stack (both (planes, columns), as from ``column_values``).
 

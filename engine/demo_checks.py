@@ -69,9 +69,10 @@ class RunTruth:
                    key=lambda a: np.hypot(a["center_um"][0] - x_um, a["center_um"][1] - y_um))
 
 
-def volume_checks(analysis, truth: RunTruth, positions: dict, tolerance_pp: float = 0.5) -> list[Check]:
+def volume_checks(analysis, truth: RunTruth, positions: dict, tolerance_pp: float = 0.5, prefix: str = "") -> list[Check]:
     """Per tracked agglomerate: Delta V / V at the stack where the truth's is largest in magnitude
-    (relative to the reference stack), and |Delta V / V| < 0.5 % throughout for inactive ones."""
+    (relative to the reference stack), and |Delta V / V| < 0.5 % throughout for inactive ones;
+    check names start with ``prefix``."""
     checks = []
     rows: dict = {}
     for row in analysis.volumes:
@@ -87,12 +88,12 @@ def volume_checks(analysis, truth: RunTruth, positions: dict, tolerance_pp: floa
         diameter = 2 * float(np.prod(agg["semi_axes_um"])) ** (1 / 3)
         if not agg["active"]:
             typical = float(np.percentile(np.abs(meas[1:]), 90)) * 100 if len(meas) > 1 else 0.0
-            checks.append(Check(f"inactive agglomerate {label}: 90th percentile of |dV/V| over {len(meas)} stacks",
+            checks.append(Check(f"{prefix}inactive agglomerate {label}: 90th percentile of |dV/V| over {len(meas)} stacks",
                                 typical, float(np.max(np.abs(true))) * 100, 0.5, "%", bool(typical < 0.5)))
             continue
         k = int(np.argmax(np.abs(true)))
         tol = tolerance_pp if diameter >= 3.0 else 2 * tolerance_pp
-        checks.append(within(f"dV/V agglomerate {label} ({diameter:.1f} um) at {series[k]['cell_time_s'] / 3600:.2f} h",
+        checks.append(within(f"{prefix}dV/V agglomerate {label} ({diameter:.1f} um) at {series[k]['cell_time_s'] / 3600:.2f} h",
                              meas[k] * 100, true[k] * 100, tol, "%"))
     return checks
 

@@ -33,7 +33,15 @@ def serve_argv(config: Config) -> list[str]:
 
 
 def start_tiled(config: Config, log_dir: Path | None = None, timeout: float = 60.0) -> ManagedProcess:
-    """Start ``tiled serve catalog`` as a child process and wait until it answers."""
+    """Start ``tiled serve catalog`` as a child process and wait until it answers. Refused when
+    something already listens on the port (another server would answer in its place)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        if sock.connect_ex((config.host, config.tiled_port)) == 0:
+            raise RuntimeError(f"port {config.tiled_port} on {config.host} is already in use (another Tiled "
+                               "server?); stop it or choose another port with OPERANDO_TILED_PORT")
     for d in (config.tiled_dir / "files", config.data_dir):
         d.mkdir(parents=True, exist_ok=True)
     proc = _spawn("tiled", serve_argv(config), dict(os.environ), log_dir)

@@ -101,6 +101,9 @@ class TechniqueRunner:
             t = self._grid[0] + (self._grid_k + 1) * self._grid[1]
             if t > r1.time_s + 1e-9:
                 break
+            # A grid time a rounding error past the reading is stamped with the reading's time, so
+            # that the next sample (a new technique starts at the reading) never goes back.
+            t = min(t, r1.time_s)
             f = min(max((t - r0.time_s) / span, 0.0), 1.0)
             out.append(self._sample(CellReading(time_s=t, voltage_v=r0.voltage_v + f * (r1.voltage_v - r0.voltage_v),
                                                 current_a=r0.current_a + f * (r1.current_a - r0.current_a),

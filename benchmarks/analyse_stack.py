@@ -30,7 +30,7 @@ def main() -> None:
     light = Illumination(820.0, 1e-3, False, True)
     stacks = [np.stack([sample.acquire(grid, z, light, DWELL_S, ["reflection"], rng)["reflection"] for z in piezo])
               for _ in range(2)]
-    geometry = StackGeometry(0.08, 0.35, 1.42, 1.518, 2.2, 820.0, 1.4, 0.7)
+    geometry = StackGeometry(0.08, 0.35, 1.42, 1.518, 2.2, 820.0, 1.4, 0.7, dead_time_s=22e-9, dwell_s=10e-6)
     tracker = Tracker(geometry)
     t0 = time.perf_counter()
     tracker.add(stacks[0], piezo, 0.0)

@@ -7,8 +7,9 @@ from .piezo import ObjectivePiezo
 from .scanner import Scanner
 from .stage import XYStage
 
-# Fixed optics of the instrument (seed 000 Methods): 1.4 NA oil objective, 0.7 AU pinhole.
-OPTICS = {"numerical_aperture": 1.4, "n_immersion": 1.518, "pinhole_au": 0.7}
+# Fixed optics of the instrument (seed 000 Methods): 1.4 NA oil objective, 0.7 AU pinhole; and the
+# APDs' dead time (single-photon counting module data sheet), which the analysis corrects counts for.
+OPTICS = {"numerical_aperture": 1.4, "n_immersion": 1.518, "pinhole_au": 0.7, "apd_dead_time_s": 22e-9}
 
 
 class ConfocalMicroscope(Device):

@@ -4,6 +4,7 @@ velocity of the virtual cell's own shells (the seed's measure on the truth, same
 Seed 1, agglomerate 3 (7.1 um, the size the seed measured fronts on), 12 x 12 um field of 80 nm
 pixels, 0.3 um z steps, 820 nm at 1 mW. Stacks every ~90 s (C/2) to ~25 s (2C) of cell time.
 """
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
@@ -48,7 +49,8 @@ def _measured_and_true(c_rate: float, n_stacks: int, noise: bool):
     light = Illumination(820.0, 1e-3, False, True)
     rng = np.random.default_rng(0)
     apd = CHANNELS["reflection"]
-    tracker = Tracker(GEOMETRY)
+    # Counted frames carry the detector's dead time, which the analysis corrects for.
+    tracker = Tracker(replace(GEOMETRY, dead_time_s=apd.dead_time_s, dwell_s=DWELL_S) if noise else GEOMETRY)
     for t, state in zip(times, states):
         rates = np.stack([sample.expected_rates(grid, z, light, ["reflection"], state)["reflection"] for z in PIEZO])
         # Noise-free: the expected counts (what an infinite number of scans would average to).

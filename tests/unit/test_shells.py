@@ -19,7 +19,7 @@ def unwrapped():
     rng = np.random.default_rng(0)
     stack = np.stack([sample.acquire(PixelGrid(512, 512, 0.08), z, Illumination(820.0, 1e-3, False, True), 10e-6,
                                      ["reflection"], rng)["reflection"] for z in PIEZO])
-    geometry = StackGeometry(0.08, 0.4, 1.42, 1.518, 2.2, 820.0, 1.4, 0.7)
+    geometry = StackGeometry(0.08, 0.4, 1.42, 1.518, 2.2, 820.0, 1.4, 0.7, dead_time_s=22e-9, dwell_s=10e-6)
     tracker = Tracker(geometry)
     tracker.add(stack, PIEZO, 0.0)
     labels = label_objects(stack, 0.08)

@@ -1,10 +1,13 @@
 """Surface-to-core front velocity from a depth x time lithiation signal (seed 000, Fig. 4).
 
-For each depth the signal (reflectivity over an agglomerate's central area, or any proxy of
-its state of charge) is normalised to [-1, 1] between its first and last values; the time it
-crosses zero is found by linear interpolation; the velocity is the slope of depth against
-crossing time with its standard error. When all depths cross within ``uniform_within_s`` the
-change is reported as uniform (seed: LCO lithiation; the seed's time resolution 60-100 s).
+For each depth the signal (an agglomerate's reflectivity averaged over one shell below its
+surface, analysis.front_shells; or the truth's lithium fraction) is normalised to [-1, 1]
+between its first and last values and the time it crosses zero is found: by linear
+interpolation between samples (``crossing_times``: noise-free signals), or on lines through the
+samples about the crossing with an error (``smoothed_crossings``: measured ones). The velocity is
+the (weighted) slope of depth against crossing time with its standard error. When all depths
+cross within ``uniform_within_s`` the change is reported as uniform (seed: LCO lithiation; the
+seed's time resolution 60-100 s).
 """
 from __future__ import annotations
 
@@ -168,6 +171,7 @@ def imaged_front(depths_um, profiles, times_s, uniform_within_s: float = 60.0,
 # then below 0.2 % of its peak (nearer ones cross when the surface does, not the interior).
 SKIP_FWHM = 1.5
 SHELL_UM = 0.2          # shell thickness (um, physical, along the central column)
+MIN_SHELL_VOXELS = 30   # shells with fewer voxels are left out
 
 
 def track_front(track, indices, uniform_within_s: float = 60.0) -> FrontResult | None:
@@ -182,5 +186,3 @@ def track_front(track, indices, uniform_within_s: float = 60.0) -> FrontResult |
     keep = track.shells.counts >= MIN_SHELL_VOXELS
     return imaged_front(track.shells.depth_um[keep], profiles[:, keep], times, uniform_within_s)
 
-
-MIN_SHELL_VOXELS = 30

@@ -89,8 +89,8 @@ def fit_front(depths_um, crossing_time_s, crossing_error_s=None, uniform_within_
 
 
 def _line(t, y, at):
-    """Least-squares line through (t, y) evaluated at ``at``: value, its variance (residual scatter;
-    None when there is no spare degree of freedom), slope and the covariance of (value, slope)."""
+    """Least-squares line through (t, y) about ``at``: its value there, its slope, and the
+    covariance of (value, slope) from the residual scatter (NaN without a spare degree of freedom)."""
     A = np.stack([np.ones_like(t), t - at], 1)
     coef, *_ = np.linalg.lstsq(A, y, rcond=None)
     dof = t.size - 2

@@ -54,17 +54,23 @@ def surface_offsets(columns: np.ndarray, plane_step_um: float, axial_fwhm_um: fl
         coef, *_ = np.linalg.lstsq(basis, cols, rcond=None)
         residuals[i] = ((basis @ coef - cols) ** 2).sum(axis=0)
         heights[i] = coef[0]
-    k = np.argmin(residuals, axis=0)
-    idx = np.arange(cols.shape[1])
-    # Parabolic refinement of the residual minimum between trials.
-    inner = (k > 0) & (k < trials.size - 1)
-    kk = np.clip(k, 1, trials.size - 2)
-    r0, r1, r2 = residuals[kk - 1, idx], residuals[kk, idx], residuals[kk + 1, idx]
+    k, frac = refine_minimum(residuals)
+    offset = trials[k] + frac * step_planes
+    edge = (k == 0) | (k == trials.size - 1)
+    return np.where(edge, np.nan, offset), heights[k, np.arange(cols.shape[1])]
+
+
+def refine_minimum(misfit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of a (trials, N) misfit on an even grid: the index of its minimum and a parabolic
+    refinement through the neighbours, in grid steps (-0.5 to 0.5; 0 at the grid's ends)."""
+    k = np.argmin(misfit, axis=0)
+    idx = np.arange(misfit.shape[1])
+    inner = (k > 0) & (k < misfit.shape[0] - 1)
+    kk = np.clip(k, 1, misfit.shape[0] - 2)
+    r0, r1, r2 = misfit[kk - 1, idx], misfit[kk, idx], misfit[kk + 1, idx]
     curv = r0 - 2 * r1 + r2
     frac = np.where(inner & (curv > 0), 0.5 * (r0 - r2) / np.where(curv > 0, curv, 1.0), 0.0)
-    offset = trials[k] + np.clip(frac, -0.5, 0.5) * step_planes
-    edge = (k == 0) | (k == trials.size - 1)
-    return np.where(edge, np.nan, offset), heights[k, idx]
+    return k, np.clip(frac, -0.5, 0.5)
 
 
 @dataclass(frozen=True)
@@ -167,12 +173,8 @@ def template_depths(values: np.ndarray, reference: np.ndarray, reference_depth_u
     idx = np.arange(n)
     trials = best[None, :] + fine[:, None]                                 # (F, N)
     ssr, heights = misfit(trials)
-    k = np.clip(np.argmin(ssr, axis=0), 1, fine.size - 2)
-    r0, r1, r2 = ssr[k - 1, idx], ssr[k, idx], ssr[k + 1, idx]
-    curv = r0 - 2 * r1 + r2
-    frac = np.where(curv > 0, 0.5 * (r0 - r2) / np.where(curv > 0, curv, 1.0), 0.0)
-    shift = trials[k, idx] + np.clip(frac, -0.5, 0.5) * 0.001
-    return np.where(edge, np.nan, z0 + shift), heights[k, idx]
+    k, frac = refine_minimum(ssr)
+    return np.where(edge, np.nan, z0 + trials[k, idx] + frac * 0.001), heights[k, idx]
 
 
 def column_depths(stack: np.ndarray, rows: np.ndarray, cols: np.ndarray, depths_um: np.ndarray,
@@ -247,15 +249,7 @@ def exit_depth(stack: np.ndarray, footprint: np.ndarray, depths_um: np.ndarray, 
     Y, X = np.mgrid[0:stack.shape[1], 0:stack.shape[2]]
     cap = np.hypot(X - cx, Y - cy) < cap_fraction * radius
     profile = stack[:, cap].astype(float).mean(axis=1)
-    return peak_depth(depths_um, profile, below_um, np.inf)
-
-
-def peak_depth(depths_um, profile, lo_um: float, hi_um: float) -> float | None:
-    """Depth (um) of the strongest local maximum of an axial profile between lo_um and hi_um
-    (Gaussian three-point refinement); None when there is no interior maximum there."""
-    depths_um = np.asarray(depths_um, dtype=float)
-    profile = np.asarray(profile, dtype=float)
-    candidates = np.nonzero((depths_um > lo_um) & (depths_um < hi_um))[0]
+    candidates = np.nonzero(depths_um > below_um)[0]
     candidates = candidates[(candidates > 0) & (candidates < len(profile) - 1)]
     if candidates.size == 0:
         return None

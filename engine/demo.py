@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-
-from dataclasses import replace
 
 from .config import Config
 
@@ -98,15 +98,9 @@ def run_demo(config: Config, timing: str = "realistic", out_dir: Path = OUTPUT) 
             print(f"{agg['label']:>11}  {agg['volume_um3']:>12.1f}  {obj.volume_um3:>18.1f}  "
                   f"{obj.volume_um3 / agg['volume_um3']:.2f}")
         scope.apd.timing_mode.set("fast").wait(5)
-        from operando.devices.potentiostat import Potentiostat
-
-        pstat = Potentiostat(config.pv_prefix + "PSTAT:", name="pstat")
-        pstat.wait_for_connection(timeout=10)
-        try:
+        with _potentiostat(config) as pstat:
             checks += _cycling_experiment(config, scope, pstat, RE, writer, client, out_dir)
             checks += _electrolyte_experiment(config, scope, pstat, RE, writer, client, out_dir)
-        finally:
-            pstat.destroy()
     checks += _nmc_experiment(replace(config, material="NMC811"), out_dir)
     write_summary(checks, out_dir)
     print(f"\ndemo finished in {time.monotonic() - t0:.1f} s; all processes stopped; figures in {out_dir}/")
@@ -116,6 +110,19 @@ def run_demo(config: Config, timing: str = "realistic", out_dir: Path = OUTPUT) 
 # Checks the demo's exit status depends on (the plumbing); the science checks are reported.
 ESSENTIAL = ("pristine stack read back byte-identical", "telemetry contiguous", "stacks inside the protocol",
              "replayed analysis identical to live")
+
+
+@contextmanager
+def _potentiostat(config):
+    """The instrument's potentiostat, connected; its CA channels closed on exit."""
+    from operando.devices.potentiostat import Potentiostat
+
+    pstat = Potentiostat(config.pv_prefix + "PSTAT:", name="pstat")
+    pstat.wait_for_connection(timeout=10)
+    try:
+        yield pstat
+    finally:
+        pstat.destroy()
 
 
 def _live_run(RE, writer, client, plan, figures_dir=None):
@@ -191,7 +198,6 @@ def _cycling_experiment(config, scope, pstat, RE, writer, client, out_dir) -> li
 def _nmc_experiment(config, out_dir) -> list:
     """Part 4: an NMC811 electrode (a second instrument start) charged at 1C to 4.3 V with stacks
     analysed live; its agglomerates shrink (seed: -8 to -14 %)."""
-    from operando.devices.potentiostat import Potentiostat
     from operando.plans.cycling_zstack import cycling_zstack
 
     from .demo_checks import RunTruth, volume_checks
@@ -203,14 +209,10 @@ def _nmc_experiment(config, out_dir) -> list:
     with simulated_instrument(config) as (scope, client, _):
         RE, writer = make_run_engine(config, client)
         scope.apd.timing_mode.set("fast").wait(5)
-        pstat = Potentiostat(config.pv_prefix + "PSTAT:", name="pstat")
-        pstat.wait_for_connection(timeout=10)
-        try:
+        with _potentiostat(config) as pstat:
             uid, run, analysis = _live_run(RE, writer, client, cycling_zstack(
                 scope, pstat, NMC_PROTOCOL, CYCLING_POSITIONS, accel=NMC_ACCEL, sample_rate_hz=10,
                 sample=NMC_SAMPLE, operator="demo", **CYCLING_STACK))
-        finally:
-            pstat.destroy()
         print(f"run uid {uid}  ({time.monotonic() - t0:.0f} s with the instrument's start)")
         from .analyze import summary_lines
 

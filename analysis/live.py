@@ -26,11 +26,11 @@ from event_model import DocumentRouter, compose_run
 from . import electrolyte
 from .agglomerates import StackGeometry, Tracker
 from .frames import FrameIndex, read_frames
-from .fronts import SHELL_UM, SKIP_FWHM, track_front
+from .fronts import LEPSKI_KAPPA, SHELL_UM, SKIP_FWHM, track_front
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_VERSION = "2"
+ANALYSIS_VERSION = "3"
 
 
 @dataclass
@@ -220,7 +220,9 @@ class ConfocalAnalysis(StackCollector):
         self.figures_dir = None if figures_dir is None else Path(figures_dir)
         self.background = background
         self.parameters = {"match_radius_um": match_radius_um, "min_front_stacks": min_front_stacks,
-                           "front_skip_fwhm": SKIP_FWHM, "front_shell_um": SHELL_UM}
+                           "front_skip_fwhm": SKIP_FWHM, "front_shell_um": SHELL_UM,
+                           "front_uniform_within": "one stack interval, at least 60 s",
+                           "front_lepski_kappa": LEPSKI_KAPPA}
         self.documents: list[tuple[str, dict]] = []
         self.volumes: list[dict] = []
         self.fronts: list[dict] = []

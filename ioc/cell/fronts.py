@@ -1,11 +1,11 @@
-"""Surface-to-core fronts in the truth: the seed's measure (analysis.fronts) applied to the
-simulator's own shells, for tests, benchmarks and the docs' table; the analysis chain measures
-the same from images."""
+"""Surface-to-core fronts in the virtual cell's own shells (analysis.fronts.state_front: when each
+shell passes a fixed lithium fraction), for tests, benchmarks and the docs' table; the analysis
+chain measures the same from images."""
 from __future__ import annotations
 
 import numpy as np
 
-from operando.analysis.fronts import front_velocity
+from operando.analysis.fronts import state_front
 
 
 def shell_depths_m(cell, k: int) -> np.ndarray:
@@ -31,7 +31,7 @@ def galvanostatic_front(cell, k: int, c_rate: float, until_v: float, dt_s: float
         profiles.append(cell.solid.x[k].copy())
     depth = shell_depths_m(cell, k)
     top = depth < top_fraction * cell.solid.radii_m[k]
-    front = front_velocity(depth[top] * 1e6, times, np.asarray(profiles)[:, top], uniform_within_s=0.0)
+    front = state_front(depth[top] * 1e6, times, np.asarray(profiles)[:, top], uniform_within_s=0.0)
     return {"velocity_m_s": front.velocity_nm_s * 1e-9, "velocity_error_m_s": front.velocity_error_nm_s * 1e-9,
             "spread_s": front.spread_s, "duration_s": times[-1] - start,
             "crossing_time_s": front.crossing_time_s - start, "depth_m": depth[top]}

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from operando.analysis.fronts import crossing_times, fit_front, front_velocity, smoothed_crossings
+from operando.analysis.fronts import crossing_times, fit_front, front_velocity, smoothed_crossings, state_front
 
 
 def synthetic(v_nm_s, depths_um, times_s, width_s=120.0, t0_s=1000.0, noise=0.0, seed=0):
@@ -97,3 +97,36 @@ def test_fit_front_weights_crossings_by_their_errors():
     out = fit_front(depths, tc_bad, err_bad)
     assert out.velocity_nm_s == pytest.approx(5.0, rel=0.02)
     assert fit_front(depths, tc, err).velocity_error_nm_s < 0.5
+
+
+def test_state_front_takes_one_level_for_all_depths():
+    """Shells lithiating together whose surface ends 0.05 more lithiated than the core: one level
+    for all (the truth's measure) sees them cross together; per-depth normalisation makes that a
+    core-first 'front'."""
+    depths = np.linspace(1.0, 3.0, 9)
+    times = np.linspace(0, 3600, 61)
+    s = times[:, None] / 3600
+    end = 0.92 + 0.05 * (3.0 - depths[None, :]) / 2.0             # surface (shallow) ends higher
+    x = 0.5 + np.minimum(s, 0.9) / 0.9 * 0.42 + np.clip(s - 0.9, 0, None) / 0.1 * (end - 0.92)
+    assert state_front(depths, times, x).uniform
+    per_depth = front_velocity(depths, times, x)
+    assert not per_depth.uniform and per_depth.velocity_nm_s < 0
+
+
+def test_smoothed_crossings_average_a_steady_ramp():
+    """A steady ramp with 1 % noise (60 samples, 20 % change), its end values from the outer halves:
+    the widened window's errors are under 0.9 x the fixed narrow window's (expected 0.79: the
+    level's own error stays) and still cover the truth (|z| < 2 for >= 90 %)."""
+    depths = np.linspace(1.0, 3.0, 5)
+    times = np.linspace(0, 3600, 60)
+    clean = 1.0 + 0.2 * np.repeat((times / 3600)[:, None], depths.size, 1)
+    rng = np.random.default_rng(5)
+    z, ratio = [], []
+    for _ in range(40):
+        noisy = clean + rng.normal(0, 0.01, clean.shape)
+        tc, err = smoothed_crossings(times, noisy, ends=0.5)
+        narrow = smoothed_crossings(times, noisy, windows=(0.25,), ends=0.5)[1]
+        z.extend((tc - 1800.0) / err)
+        ratio.extend(err / narrow)
+    assert np.mean(np.abs(z) < 2) >= 0.9
+    assert np.median(ratio) < 0.9

@@ -47,3 +47,43 @@ def run_protocol(pstat, protocol: str, *, accel: float | None = None, sample_rat
         yield from bps.mv(*settings)
     yield from bps.mv(pstat.technique, json.dumps(technique))
     return (yield from _run())
+
+
+def during_protocol(pstat, technique: dict, one_round, *, settings=(), interval_s=None, max_cycles=None,
+                    max_cell_time_s=None):
+    """Inside a run that stages ``pstat``: start ``technique`` on the potentiostat and, while it runs,
+    call ``one_round(done)`` (a plan; ``done`` the technique's completion status; returning False
+    ends the rounds) back to back, or every ``interval_s`` (s) of cell time. Ends with the
+    technique, or after ``max_cycles`` cycles or ``max_cell_time_s`` (s) of cell time (then the
+    technique is stopped). Telemetry is collected after every round and at the end."""
+    if settings:
+        yield from bps.mv(*settings)
+    yield from bps.mv(pstat.technique, json.dumps(technique))
+    yield from bps.kickoff(pstat, wait=True)
+    done = yield from bps.complete(pstat, wait=False)
+    yield from bps.checkpoint()        # a pause from here on never restarts the protocol
+    t0 = float((yield from bps.rd(pstat.cell_time_s)))
+    cycle0 = int((yield from bps.rd(pstat.cycle)))
+
+    def stop_reached():
+        if max_cycles is not None and int((yield from bps.rd(pstat.cycle))) - cycle0 >= max_cycles:
+            return True
+        return max_cell_time_s is not None and float((yield from bps.rd(pstat.cell_time_s))) - t0 >= max_cell_time_s
+
+    round_start = t0
+    while not done.done and not (yield from stop_reached()):
+        if interval_s:
+            while not done.done and float((yield from bps.rd(pstat.cell_time_s))) < round_start:
+                yield from bps.sleep(0.05)
+            round_start += interval_s
+            if done.done:
+                break
+        more = yield from one_round(done)
+        yield from bps.collect(pstat)
+        if more is False:
+            break
+    if not done.done:                                # a stop condition, not the protocol's end
+        yield from bps.mv(pstat.stop_cmd, 1)
+    while (yield from bps.rd(pstat.state)) == "Running":
+        yield from bps.sleep(0.05)
+    yield from bps.collect(pstat)

@@ -3,14 +3,13 @@ the microscope records stacks at one or several stage positions."""
 from __future__ import annotations
 
 import getpass
-import json
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 
 from operando.devices.soft import StackSummary, StackTag
 
-from .cycling import cell_limits
+from .cycling import cell_limits, during_protocol
 from .positions import move_to, validate_positions
 from .metadata import SIMULATED_SAMPLE, start_metadata
 from .protocol import parse_protocol, to_technique
@@ -28,10 +27,15 @@ def read_cell(pstat):
     return values
 
 
-def stack_with_cell(scope, pstat, position: dict, stack, index: int, tag, summary):
-    """A z-stack at a position with the cell's state at its start and end in the "stacks" stream."""
+def stack_with_cell(scope, pstat, position: dict, stack, index: int, tag, summary, while_running: bool = False):
+    """A z-stack at a position with the cell's state at its start and end in the "stacks" stream.
+    With ``while_running``, no stack when the potentiostat's technique is no longer running once
+    the cell's state at the start has been read (the state is read after it, so a stack that is
+    taken started inside the technique); returns whether a stack was taken."""
     yield from move_to(scope, position, tag, index)
     start = yield from read_cell(pstat)
+    if while_running and (yield from bps.rd(pstat.state)) != "Running":
+        return False
     yield from stack_planes(scope, stack.z_positions_um, readables=[scope.xy, pstat, tag])
     end = yield from read_cell(pstat)
     values = {"index": index, "position_name": position["name"], "label": position["label"],
@@ -40,6 +44,7 @@ def stack_with_cell(scope, pstat, position: dict, stack, index: int, tag, summar
     values.update({f"end_{k.replace('cell_', '')}": v for k, v in end.items()})
     yield from bps.mv(*[x for k, v in values.items() for x in (getattr(summary, k), v)])
     yield from bps.trigger_and_read([summary], name="stacks")
+    return True
 
 
 def validate_acquisition(scope, positions, z_start_um, z_stop_um, z_step_um, channels, pixel_dwell_s, pixels,
@@ -114,49 +119,25 @@ def cycling_zstack(scope, pstat, protocol: str, positions, *, z_start_um=10.0, z
     tag = StackTag(name="stack")
     summary = StackSummary(name="stack_summary")
 
-    def one_stack(position, stack, index):
-        yield from stack_with_cell(scope, pstat, position, stack, index, tag, summary)
+    index = 0
 
-    def stop_reached(t0, cycle0):
-        if max_cycles is not None and int((yield from bps.rd(pstat.cycle))) - cycle0 >= max_cycles:
-            return True
-        return max_cell_time_s is not None and float((yield from bps.rd(pstat.cell_time_s))) - t0 >= max_cell_time_s
-
-    def wait_for_cell_time(t, done):
-        while not done.done and float((yield from bps.rd(pstat.cell_time_s))) < t:
-            yield from bps.sleep(0.05)
+    def one_round(done):
+        nonlocal index
+        for position, stack in zip(positions, stacks):
+            if done.done:                    # no new stack once the protocol has ended
+                return False
+            if not (yield from stack_with_cell(scope, pstat, position, stack, index, tag, summary, while_running=True)):
+                return False
+            index += 1
+        return True
 
     @bpp.stage_decorator([pstat, scope.laser, scope.apd])
     @bpp.run_decorator(md=_md)
     def _run():
-        if settings:
-            yield from bps.mv(*settings)
-        yield from bps.mv(pstat.technique, json.dumps(technique))
-        yield from bps.kickoff(pstat, wait=True)
-        done = yield from bps.complete(pstat, wait=False)
-        yield from bps.checkpoint()        # a pause from here on never restarts the protocol
-        t0 = float((yield from bps.rd(pstat.cell_time_s)))
-        cycle0 = int((yield from bps.rd(pstat.cycle)))
         yield from bps.mv(scope.laser.shutter, "Open")
-        index, round_start = 0, t0
-        while not done.done and not (yield from stop_reached(t0, cycle0)):
-            if interval_s:
-                yield from wait_for_cell_time(round_start, done)
-                round_start += interval_s
-                if done.done:
-                    break
-            for position, stack in zip(positions, stacks):
-                if done.done:                    # no new stack once the protocol has ended
-                    break
-                yield from one_stack(position, stack, index)
-                index += 1
-            yield from bps.collect(pstat)
+        yield from during_protocol(pstat, technique, one_round, settings=settings, interval_s=interval_s,
+                                   max_cycles=max_cycles, max_cell_time_s=max_cell_time_s)
         yield from bps.mv(scope.laser.shutter, "Closed")
-        if not done.done:                                # a stop condition, not the protocol's end
-            yield from bps.mv(pstat.stop_cmd, 1)
-        while (yield from bps.rd(pstat.state)) == "Running":
-            yield from bps.sleep(0.05)
-        yield from bps.collect(pstat)
 
     yield from configure_confocal(scope, stacks[0])
     return (yield from bpp.monitor_during_wrapper(_run(), [pstat.voltage_v]))

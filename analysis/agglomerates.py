@@ -24,6 +24,7 @@ from scipy import ndimage
 from .front_shells import ShellVoxels, shell_voxels
 from .fronts import SHELL_UM, SKIP_FWHM
 from .psf import FWHM_TO_SIGMA, axial_fwhm_um, lateral_fwhm_um
+from .stack_prep import dead_time_corrected
 from .surface import Apex, Cap, cap_surface, column_values, exit_depth, template_depths
 from .volume import _fill_columns, apparent_voxel_volume_um3, label_objects
 
@@ -49,10 +50,7 @@ class StackGeometry:
         """Counts corrected for the detector's non-paralysable dead time, n / (1 - n tau / T): a
         bright surface peak (~25 % compressed at 100 counts in 10 us with 22 ns) otherwise changes
         shape as the surface brightens, and its fitted position with it."""
-        if self.dead_time_s <= 0 or self.dwell_s <= 0:
-            return stack
-        n = np.asarray(stack, dtype=np.float32)
-        return n / np.maximum(1.0 - n * np.float32(self.dead_time_s / self.dwell_s), np.float32(0.05))
+        return dead_time_corrected(stack, self.dead_time_s, self.dwell_s)
 
     @property
     def depth_scale(self) -> float:
@@ -90,7 +88,7 @@ class StackGeometry:
 class Measurement:
     """One agglomerate in one stack. xy_um: lateral position of its apex (field centred);
     cap: its fitted top surface; exit_um: apparent depth of its exit face (NaN if not seen);
-    volume_um3: first-order threshold volume; profile: mean counts over its central area per plane."""
+    volume_um3: first-order threshold volume; footprint: its pixels in the projection."""
     label: int
     xy_um: tuple[float, float]
     cap: Cap
@@ -98,7 +96,6 @@ class Measurement:
     volume_um3: float
     footprint_um2: float
     touches_edge: bool
-    profile: np.ndarray = field(repr=False)
     footprint: np.ndarray = field(repr=False)
 
     @property
@@ -136,17 +133,8 @@ def measure(stack: np.ndarray, piezo_um, geometry: StackGeometry, min_volume_um3
         yy, xx = np.nonzero(footprint)
         edge = (sl[1].start == 0 or sl[2].start == 0 or sl[1].stop == stack.shape[1] or sl[2].stop == stack.shape[2])
         out.append(Measurement(i, top.xy_um, cap, float("nan") if below is None else below, volume,
-                               float(yy.size * geometry.pixel_size_um ** 2), bool(edge),
-                               _central_profile(stack, footprint), footprint))
+                               float(yy.size * geometry.pixel_size_um ** 2), bool(edge), footprint))
     return out
-
-
-def _central_profile(stack: np.ndarray, footprint: np.ndarray, fraction: float = 0.3) -> np.ndarray:
-    """Mean counts per plane over the central part (fraction of the equivalent radius) of a footprint."""
-    yy, xx = np.nonzero(footprint)
-    Y, X = np.mgrid[0:footprint.shape[0], 0:footprint.shape[1]]
-    central = np.hypot(X - xx.mean(), Y - yy.mean()) < fraction * np.sqrt(yy.size / np.pi)
-    return np.asarray(stack)[:, central].astype(float).mean(axis=1)
 
 
 @dataclass(frozen=True)
@@ -169,7 +157,6 @@ class Track:
     half_height_um: float
     changes: list[VolumeChange] = field(default_factory=list)
     depths: list[np.ndarray] = field(default_factory=list)
-    profiles: list[np.ndarray] = field(default_factory=list)
     times_s: list[float] = field(default_factory=list)
     shells: ShellVoxels | None = None        # its voxels grouped by shell, for fronts
     shells_reason: str = ""                  # why there are none
@@ -256,7 +243,6 @@ class Tracker:
             # Every stack has its entry in the series (fronts index them by stack), even when its
             # surface could not be fitted.
             track.depths.append(depth)
-            track.profiles.append(_central_profile(stack, ref.footprint))
             if track.shells is not None:
                 track.shell_profiles.append(track.shells.profile(stack))
             track.times_s.append(float(time_s))
@@ -275,15 +261,3 @@ class Tracker:
         return [t.ident for t in self.tracks.values() if len(t.changes) > 1
                 and all(abs(c.dv_v) < max(threshold, 2 * c.dv_v_error) for c in t.changes)]
 
-
-def surface_and_interior(track: Track, depths_um, interior_um: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Reflectivity traces of one agglomerate, relative to its first stack (seed Fig. 1b, S and I):
-    cell times (s), central-area counts at the plane of its top surface ("S") and ``interior_um``
-    (apparent) below it ("I")."""
-    depths = np.asarray(depths_um, dtype=float)
-    top = track.reference.apex.depth_um
-    s_plane = int(np.argmin(np.abs(depths - top)))
-    i_plane = int(np.argmin(np.abs(depths - top - interior_um)))
-    profiles = np.array(track.profiles)
-    return (np.asarray(track.times_s), profiles[:, s_plane] / profiles[0, s_plane],
-            profiles[:, i_plane] / profiles[0, i_plane])

@@ -122,16 +122,23 @@ def shell_maps(maps: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
-def surface_interior(times_s, surface, interior, path: Path, title: str = "") -> Path:
-    """Relative reflectivity at the surface (S) and inside (I) against cell time (seed Fig. 1b)."""
+def surface_interior(times_s, surface, interior, path: Path, title: str = "", wavelengths_nm=None) -> Path:
+    """Relative reflectivity at the surface (S, solid) and inside (I, dashed) against cell time
+    (seed Fig. 1b); with ``wavelengths_nm`` (W,), surface and interior are (times, W): one colour
+    per wavelength."""
     fig = _figure(figsize=(6, 3.6))
     ax = fig.subplots()
     t = np.asarray(times_s) / 3600
-    ax.plot(t, surface, "o-", ms=3, label="S: top surface")
-    ax.plot(t, interior, "s--", ms=3, label="I: 1 µm inside")
+    if wavelengths_nm is None:
+        ax.plot(t, surface, "o-", ms=3, label="S: top surface")
+        ax.plot(t, interior, "s--", ms=3, label="I: 1 µm inside")
+    else:
+        for j, w in enumerate(wavelengths_nm):
+            line, = ax.plot(t, np.asarray(surface)[:, j], "o-", ms=3, label=f"S {w:.0f} nm")
+            ax.plot(t, np.asarray(interior)[:, j], "s--", ms=3, color=line.get_color(), label=f"I {w:.0f} nm")
     ax.axhline(1.0, color="k", lw=0.5)
     ax.set_xlabel("cell time (h)")
-    ax.set_ylabel("reflectivity / pristine")
+    ax.set_ylabel("reflectivity / first")
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=2)
     return _save(fig, path)

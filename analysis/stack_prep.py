@@ -13,6 +13,15 @@ def max_intensity_projection(stack) -> np.ndarray:
     return np.asarray(stack).max(axis=0)
 
 
+def dead_time_corrected(counts, dead_time_s: float, dwell_s: float) -> np.ndarray:
+    """Counts corrected for a detector's non-paralysable dead time, n / (1 - n tau / T) (float32;
+    unchanged without a dead time or dwell)."""
+    if dead_time_s <= 0 or dwell_s <= 0:
+        return counts
+    n = np.asarray(counts, dtype=np.float32)
+    return n / np.maximum(1.0 - n * np.float32(dead_time_s / dwell_s), np.float32(0.05))
+
+
 def attenuation_corrected(stack, depth_um, attenuation_per_um: float, from_depth_um: float = 0.0) -> np.ndarray:
     """Undo the round-trip loss exp(-2 mu (d - d0)) of planes deeper than from_depth_um (float stack)."""
     d = np.clip(np.asarray(depth_um, dtype=float) - from_depth_um, 0.0, None)

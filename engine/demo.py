@@ -4,10 +4,13 @@ Starts the IOCs and a Tiled server. 1) Records a z-stack of the pristine electro
 seed's imaging parameters (820 nm, 10 us dwell, 80 nm pixels), reads it back through Tiled,
 compares it byte for byte with the checksums the controller recorded, and sizes the
 agglomerates. 2) Runs a C/2 charge, rest and discharge (cell time 60x wall time) while
-z-stacks are recorded back to back and analysed live (volumes, fronts: a derived run in
-Tiled), then replays the stored run through the same analysis. 3) Charges again with
-1020 nm pulsed stacks and maps the salt above the electrode from its 2PEF. 4) Restarts the
-instrument on an NMC811 electrode and charges it at 1C to 4.3 V (its agglomerates shrink).
+z-stacks (20 us dwell: a stack fills the ~190 s of cell time between them) are recorded back
+to back and analysed live (volumes, fronts: a derived run in Tiled), then replays the stored
+run through the same analysis. 3) Centres the field on an agglomerate that analysis found and
+sweeps four wavelengths at its surface and 1 um inside through a C/2 charge and a 1C discharge
+(seed Fig. 1b). 4) Charges again with 1020 nm pulsed stacks and maps the salt above the
+electrode from its 2PEF. 5) Restarts the instrument on an NMC811 electrode and charges it at
+1C to 4.3 V (its agglomerates shrink).
 Ends with the table of measured against true values (demo-output/summary.json) and the figures.
 Stops everything it started.
 """
@@ -29,8 +32,12 @@ DEMO_STACK = dict(z_start_um=10.0, z_stop_um=26.0, z_step_um=0.4, channels=("ref
 CYCLING_PROTOCOL = "Charge at C/2 until 4.2 V\nRest for 10 minutes\nDischarge at C/2 until 3.6 V"
 CYCLING_POSITIONS = [{"name": "A", "x_um": 0.0, "y_um": 3.0}]
 CYCLING_STACK = dict(z_start_um=10.0, z_stop_um=20.2, z_step_um=0.3, pixels=(400, 400), pixel_size_um=0.08,
-                     pixel_dwell_s=10e-6)
+                     pixel_dwell_s=20e-6)
 CYCLING_ACCEL = 60
+SPECTRAL_WAVELENGTHS_NM = [700.0, 820.0, 900.0, 1000.0]
+SPECTRAL_PROTOCOL = "Charge at C/2 until 4.2 V\nDischarge at 1C until 3.6 V"
+SPECTRAL_SETTINGS = dict(pixels=(128, 128), pixel_size_um=0.08, pixel_dwell_s=20e-6, interval_s=600.0, accel=300,
+                         sample_rate_hz=10)
 ELECTROLYTE_PROTOCOL = "Rest for 40 minutes\nCharge at C/2 until 4.2 V\nRest for 10 minutes"
 ELECTROLYTE_POSITIONS = [{"name": "E", "x_um": -5.0, "y_um": 4.0}]
 ELECTROLYTE_STACK = dict(z_start_um=10.0, z_stop_um=14.5, z_step_um=0.25, pixels=(256, 256), pixel_size_um=0.1,
@@ -99,7 +106,9 @@ def run_demo(config: Config, timing: str = "realistic", out_dir: Path = OUTPUT) 
                   f"{obj.volume_um3 / agg['volume_um3']:.2f}")
         scope.apd.timing_mode.set("fast").wait(5)
         with _potentiostat(config) as pstat:
-            checks += _cycling_experiment(config, scope, pstat, RE, writer, client, out_dir)
+            cycling_checks, analysis = _cycling_experiment(config, scope, pstat, RE, writer, client, out_dir)
+            checks += cycling_checks
+            checks += _spectral_experiment(scope, pstat, RE, writer, client, analysis, out_dir)
             checks += _electrolyte_experiment(config, scope, pstat, RE, writer, client, out_dir)
     checks += _nmc_experiment(replace(config, material="NMC811"), out_dir)
     write_summary(checks, out_dir)
@@ -185,14 +194,13 @@ def _cycling_experiment(config, scope, pstat, RE, writer, client, out_dir) -> li
     checks += volume_checks(analysis, truth, positions)
     checks += front_checks(analysis, truth, positions)
     checks += _unwrapped(analysis, run, truth, scope, out_dir)
-    checks += _surface_interior(analysis, truth, out_dir)
     t1 = time.monotonic()
     replay = analyze_run(client, uid, store=False)
     same = [r["dv_v"] for r in replay.volumes] == [r["dv_v"] for r in analysis.volumes] and \
         [r["velocity_nm_s"] for r in replay.fronts] == [r["velocity_nm_s"] for r in analysis.fronts]
     print(f"replayed from Tiled through the same analysis in {time.monotonic() - t1:.1f} s: identical numbers: {same}")
     checks.append(Check("replayed analysis identical to live", float(same), 1.0, 0.0, "bool", same))
-    return checks
+    return checks, analysis
 
 
 def _nmc_experiment(config, out_dir) -> list:
@@ -268,35 +276,58 @@ def _unwrapped(analysis, run, truth, scope, out_dir) -> list:
     return checks
 
 
-def _surface_interior(analysis, truth, out_dir) -> list:
-    """Seed Fig. 1b at 820 nm: the top surface brightens on charge while the inside dims; the surface
-    against the truth's reflectance of its surface lithiation."""
+def _spectral_experiment(scope, pstat, RE, writer, client, analysis, out_dir) -> list:
+    """Part 3 (seed Fig. 1b): the field centred on the largest shallow agglomerate the cycling run
+    tracked, its top surface and a focus 1 um below it (both from that analysis) swept over four
+    wavelengths every 10 minutes of cell time through a C/2 charge and a 1C discharge; surface
+    reflectivity at the truth's top of charge against the truth's Fresnel ratio."""
     from operando.analysis import figures
-    from operando.analysis.agglomerates import surface_and_interior
+    from operando.analysis.spectral import SpectralAnalysis
     from operando.ioc.cell.materials import LP30, fresnel_reflectance
     from operando.ioc.cell.reflectivity import particle_index
+    from operando.plans.spectral import spectral_reflectivity
 
-    from .demo_checks import Check, within
+    from .demo_checks import Check, RunTruth, within
 
+    print("\n--- operando: spectral reflectivity at the surface and inside one agglomerate (seed Fig. 1b) ---",
+          flush=True)
     position = CYCLING_POSITIONS[0]
-    tracker = analysis.trackers[position["name"]]
-    track = max(tracker.tracks.values(), key=lambda t: t.half_height_um if t.half_height_um < 3.0 else 0.0)
-    g = analysis.geometry
-    times, surface, interior = surface_and_interior(track, analysis.stacks_meta[position["name"]][0].piezo_um
-                                                    * g.depth_scale)
-    figures.surface_interior(times, surface, interior, out_dir / "surface_interior.png",
-                             "one LCO agglomerate at 820 nm through the C/2 cycle")
-    agg = truth.agglomerate_at(track.reference.xy_um[0] + position["x_um"], track.reference.xy_um[1] + position["y_um"])
-    stacks = analysis.stacks_meta[position["name"]]
-    # Compared at the stack where the truth's surface is most delithiated (the top of charge), not
-    # at the brightest measured one: the largest of ~70 noisy values is biased high.
-    x = [truth.state(s.index).agglomerates[agg["label"]].surface_x for s in stacks[:len(surface)]]
+    tracks = analysis.trackers[position["name"]].tracks.values()
+    shallowest = min(t.reference.apex.depth_um for t in tracks)
+    track = max((t for t in tracks if t.reference.apex.depth_um < shallowest + 1.0), key=lambda t: t.half_height_um)
+    z_surface = track.reference.apex.depth_um / analysis.geometry.depth_scale       # objective travel (um)
+    centre = {"x_um": position["x_um"] + track.reference.xy_um[0], "y_um": position["y_um"] + track.reference.xy_um[1]}
+    live = SpectralAnalysis()
+    token = RE.subscribe(live)
+    t0 = time.monotonic()
+    try:
+        (uid,) = RE(spectral_reflectivity(scope, SPECTRAL_WAVELENGTHS_NM, z_surface_um=z_surface,
+                                          z_interior_um=z_surface + 1.0, position=centre, pstat=pstat,
+                                          protocol=SPECTRAL_PROTOCOL, **SPECTRAL_SETTINGS))
+    finally:
+        RE.unsubscribe(token)
+    writer.flush()
+    run = client["raw"][uid]
+    traces = live.traces
+    print(f"run uid {uid}  ({time.monotonic() - t0:.0f} s): {len(traces.time_s)} sweeps at "
+          f"{', '.join(f'{w:.0f}' for w in traces.wavelengths_nm)} nm, surface focus {z_surface:.2f} um")
+    figures.surface_interior(traces.time_s, traces.surface, traces.interior, out_dir / "spectral_reflectivity.png",
+                             "one LCO agglomerate: C/2 charge, 1C discharge", traces.wavelengths_nm)
+    truth = RunTruth(run, f"{scope.apd.name}_reflection")
+    agg = truth.agglomerate_at(centre["x_um"], centre["y_um"])
+    sweep = run["primary"].read()["sweep"].values
+    x = [truth.frame_state(int(np.nonzero(sweep == s)[0][0])).agglomerates[agg["label"]].surface_x
+         for s in range(len(traces.time_s))]
     k = int(np.argmin(x))
-    reflectance = [fresnel_reflectance(LP30.n, float(particle_index(agg["material"], v, 820.0))) for v in (x[0], x[k])]
-    return [within(f"surface reflectivity of agglomerate {agg['label']} at the top of charge / pristine", surface[k],
-                   reflectance[1] / reflectance[0], 0.05, "", relative=True),
-            Check(f"interior of agglomerate {agg['label']} dims while its surface brightens",
-                  float(interior[k]), 1.0, 0.0, "", bool(interior[k] < 1.0 < surface[k]))]
+    checks = []
+    for j, w in enumerate(traces.wavelengths_nm):
+        r0, r1 = (fresnel_reflectance(LP30.n, float(particle_index(agg["material"], v, w))) for v in (x[0], x[k]))
+        checks.append(within(f"surface reflectivity of agglomerate {agg['label']} at {w:.0f} nm, top of charge / "
+                             "start", traces.surface[k, j], r1 / r0, 0.05, "", relative=True))
+    dims = bool(np.all(traces.interior[k] < 1.0) and np.all(traces.surface[k] > 1.0))
+    checks.append(Check(f"interior of agglomerate {agg['label']} dims while its surface brightens (all wavelengths)",
+                        float(traces.interior[k].max()), 1.0, 0.0, "", dims))
+    return checks
 
 
 def _electrolyte_experiment(config, scope, pstat, RE, writer, client, out_dir) -> list:

@@ -58,9 +58,12 @@ class RunTruth:
 
     def state(self, stack_index: int):
         """The cell state the first plane of stack ``stack_index`` was rendered with."""
+        return self.frame_state(int(np.nonzero(self.stack_index == stack_index)[0][0]))
+
+    def frame_state(self, frame: int):
+        """The cell state frame ``frame`` (its row in the run's HDF5 file) was rendered with."""
         from operando.ioc.cell.truth import read_state_truth
 
-        frame = int(np.nonzero(self.stack_index == stack_index)[0][0])
         return read_state_truth(self.state_path, frame)
 
     def agglomerate_at(self, x_um: float, y_um: float) -> dict:

@@ -22,6 +22,7 @@ class Config:
     pv_prefix: str = os.environ.get("OPERANDO_PV_PREFIX", "OPR:")
     sample_seed: int = 1
     material: str = "LCO"
+    drift_um_per_h: tuple[float, float, float] = (0.0, 0.0, 0.0)   # simulated sample drift x, y, z (um/h)
 
     @property
     def ca_repeater_port(self) -> int:

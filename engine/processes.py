@@ -77,6 +77,8 @@ def ioc_argv(part: str, config: Config, extra: list[str] | None = None,
                  "--material", config.material]
         if "potentiostat" in parts:
             argv += ["--cell-state-pv", part_prefix(config, "potentiostat") + "CellState_RBV"]
+        if any(config.drift_um_per_h):
+            argv += ["--drift-um-per-h", ",".join(repr(float(v)) for v in config.drift_um_per_h)]
     if part == "potentiostat":
         argv += ["--seed", str(config.sample_seed), "--material", config.material]
     return argv + list(extra or [])

@@ -78,6 +78,7 @@ class ApdIOC(PVGroup):
         self._cell_state = None              # caproto client PV, connected lazily
         self._last_state = CellState(float("nan"), float("nan"), {})
         self.rng = np.random.default_rng(noise_seed)
+        self._t0 = time.monotonic()          # the sample's drift runs from the IOC's start
         self._remote = {
             "wavelength": laser_prefix + "Wavelength_RBV", "power": laser_prefix + "Power_RBV",
             "shutter": laser_prefix + "Shutter_RBV", "mode": laser_prefix + "Mode_RBV",
@@ -136,18 +137,20 @@ class ApdIOC(PVGroup):
         if self._writer is None or self._writer.path != path:
             self._writer = FrameFileWriter(path)
             write_truth(path.with_name(path.name + TRUTH_SUFFIX), electrode_truth(
-                self.sample.electrode, self.sample.coverslip_piezo_um, self.sample.optics.depth_scale))
+                self.sample.electrode, self.sample.coverslip_piezo_um, self.sample.optics.depth_scale,
+                self.sample.drift_um_per_h))
         return self._writer
 
     def _record_plane(self, grid, light, dwell, z_um, channels, lithiation: CellState):
         cell_time_s = lithiation.time_s
-        frames = self.sample.acquire(grid, z_um, light, dwell, channels, self.rng, lithiation.agglomerates)
+        drift = self.sample.drift_um(time.monotonic() - self._t0)
+        frames = self.sample.acquire(grid, z_um, light, dwell, channels, self.rng, lithiation.agglomerates, drift)
         writer = self._current_writer()
         sums = writer.append(frames, {"z_um": z_um, "wavelength_nm": light.wavelength_nm,
                                       "power_w": light.power_w, "dwell_s": dwell,
                                       "timestamp": time.time(), "cell_time_s": cell_time_s})
         append_state_truth(writer.path.with_name(writer.path.name + STATE_TRUTH_SUFFIX),
-                           writer.frames_written - 1, lithiation, self.sample.electrode)
+                           writer.frames_written - 1, lithiation, self.sample.electrode, drift)
         return frames, sums, writer.frames_written
 
     @acquire.putter
@@ -234,11 +237,18 @@ def main(argv=None):
     parser.add_argument("--material", default="LCO", choices=["LCO", "NMC811"])
     parser.add_argument("--seed", type=int, default=1, help="electrode seed (geometry)")
     parser.add_argument("--n-agglomerates", type=int, default=8)
+    parser.add_argument("--drift-um-per-h", default="0,0,0",
+                        help="sample drift x,y,z (um per hour of the IOC's time; z away from the objective)")
     parser.add_argument("--cell-state-pv", default=None,
                         help="potentiostat PV publishing the cell state (ioc.cell.state); pristine if absent")
     args = parser.parse_args(argv)
     electrode = build_electrode(seed=args.seed, material=args.material, n_agglomerates=args.n_agglomerates)
-    ioc = ApdIOC(prefix=args.prefix, sample=ConfocalSample(electrode), laser_prefix=args.laser_prefix,
+    try:
+        drift = [float(v) for v in args.drift_um_per_h.split(",")]
+        sample = ConfocalSample(electrode, drift_um_per_h=drift)
+    except ValueError as exc:
+        parser.error(f"--drift-um-per-h: {exc}")
+    ioc = ApdIOC(prefix=args.prefix, sample=sample, laser_prefix=args.laser_prefix,
                  scanner_prefix=args.scanner_prefix, piezo_prefix=args.piezo_prefix, stage_prefix=args.stage_prefix,
                  noise_seed=args.seed + 1000, cell_state_pv=args.cell_state_pv)
     serve(ioc, args.interface, args.verbose)

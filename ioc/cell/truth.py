@@ -13,11 +13,14 @@ TRUTH_SUFFIX = ".truth.json"
 STATE_TRUTH_SUFFIX = ".truth.h5"
 
 
-def electrode_truth(electrode: Electrode, coverslip_piezo_um: float, depth_scale: float) -> dict:
+def electrode_truth(electrode: Electrode, coverslip_piezo_um: float, depth_scale: float,
+                    drift_um_per_h=(0.0, 0.0, 0.0)) -> dict:
     """Per-agglomerate geometry and true volume (um, um^3), and where the coverslip is in the
     stacks' frame: the objective position focused on it (um) and the apparent depth per um of
-    objective travel (depth below the coverslip = (piezo - coverslip_piezo_um) * depth_scale)."""
+    objective travel (depth below the coverslip = (piezo - coverslip_piezo_um - drift z) *
+    depth_scale); the sample's drift rate (um/h; each frame's displacement is in the state truth)."""
     return {
+        "drift_um_per_h": list(drift_um_per_h),
         "material": electrode.material,
         "seed": electrode.seed,
         "electrolyte_gap_um": electrode.electrolyte_gap_um,
@@ -65,11 +68,11 @@ def front_depth_um(x_shells, radius_um: float, threshold: float = 0.02) -> float
     return float(dd[k - 1] + f * (dd[k] - dd[k - 1]))
 
 
-def append_state_truth(path: Path, frame: int, state, electrode: Electrode) -> None:
+def append_state_truth(path: Path, frame: int, state, electrode: Electrode, drift_um=(0.0, 0.0, 0.0)) -> None:
     """Record, for frame ``frame``, the cell state it was rendered with (``ioc.cell.state.CellState``):
     cell time (s), electrode lithium fraction, and per imaged agglomerate its lithiation profile
     x(r) (centre to surface), volume change, front depth (um) and the salt excess (mol/m^3)
-    around it at ``liquid_distance_um``."""
+    around it at ``liquid_distance_um``; and the sample's drift displacement (um, x y z)."""
     import h5py
     import numpy as np
 
@@ -86,6 +89,7 @@ def append_state_truth(path: Path, frame: int, state, electrode: Electrode) -> N
             d[frame] = value
 
         append("cell_time_s", state.time_s)
+        append("drift_um", np.asarray(drift_um, dtype=float), (3,))
         append("electrode_x", state.electrode_x)
         for label, s in state.agglomerates.items():
             g = f"agglomerate_{label}"
@@ -109,6 +113,16 @@ def truncate_state_truth(path: Path, n: int) -> None:
             if isinstance(obj, h5py.Dataset) and obj.shape and obj.shape[0] > n and name != "liquid_distance_um":
                 obj.resize(n, axis=0)
         f.visititems(visit)
+
+
+def read_drift_truth(path: Path, frame: int):
+    """The sample's drift displacement (um, x y z) when frame ``frame`` was taken (zeros in
+    sidecars written before drift was simulated)."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(path, "r") as f:
+        return np.asarray(f["drift_um"][frame]) if "drift_um" in f else np.zeros(3)
 
 
 def read_state_truth(path: Path, frame: int):

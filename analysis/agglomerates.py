@@ -207,14 +207,20 @@ class Tracker:
         self.segmented: list[Measurement] = []      # every agglomerate of the first stack
         self.n_stacks = 0                           # stacks added so far
 
-    def add(self, stack: np.ndarray, piezo_um, time_s: float) -> list[VolumeChange]:
+    def add(self, stack: np.ndarray, piezo_um, time_s: float, counts_linear: bool = False,
+            axial_drift_um: float = 0.0) -> list[VolumeChange]:
         """Measure one stack (planes, y, x) taken at ``piezo_um`` and cell time ``time_s``; returns the
         volume changes of the tracked agglomerates. The first stack is segmented and defines them;
         later stacks are fitted on each agglomerate's reference footprint, so that the same
-        columns of the sample are compared."""
+        columns of the sample are compared: a drifting sample's stacks must be registered to the
+        first (analysis.stack_prep.Registration): laterally moved onto its pixels, axially by
+        ``axial_drift_um`` (objective travel since the first stack; its planes are compared with the
+        first stack's planes as they are, and the surfaces found are moved back by it).
+        ``counts_linear``: the detector's dead time is already corrected."""
         g = self.geometry
         depths = np.asarray(piezo_um, dtype=float) * g.depth_scale
-        stack = g.linear_counts(stack)
+        if not counts_linear:
+            stack = g.linear_counts(stack)
         if not self.tracks:
             ident = 0
             self.segmented = measure(stack, piezo_um, g)
@@ -239,12 +245,13 @@ class Tracker:
             else:
                 depth, height = template_depths(values, track.reference_values, ref.cap.depth_um, ref.cap.height,
                                                 depths, g.axial_fwhm_um)
+                depth = depth - axial_drift_um * g.depth_scale
                 strain, err = scale_change(ref.cap, depth, height, ref.apex.depth_um + track.half_height_um)
             # Every stack has its entry in the series (fronts index them by stack), even when its
             # surface could not be fitted.
             track.depths.append(depth)
             if track.shells is not None:
-                track.shell_profiles.append(track.shells.profile(stack))
+                track.shell_profiles.append(track.shells.profile(stack, axial_drift_um / (piezo_um[1] - piezo_um[0])))
             track.times_s.append(float(time_s))
             if not np.isfinite(strain):
                 continue

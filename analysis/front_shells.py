@@ -30,9 +30,19 @@ class ShellVoxels:
     depth_um: np.ndarray
     counts: np.ndarray
 
-    def profile(self, stack: np.ndarray) -> np.ndarray:
-        """Mean counts per shell of one stack (NaN for a shell with no voxel)."""
-        values = np.asarray(stack).ravel()[self.index].astype(float)
+    def profile(self, stack: np.ndarray, plane_shift: float = 0.0) -> np.ndarray:
+        """Mean counts per shell of one stack (NaN for a shell with no voxel). ``plane_shift``: how
+        many planes further down the voxels now lie (axial drift; fractional: linear between two)."""
+        stack = np.asarray(stack)
+        if plane_shift == 0:
+            values = stack.ravel()[self.index].astype(float)
+        else:
+            size = stack.shape[1] * stack.shape[2]
+            plane, rest = np.divmod(self.index, size)
+            whole = int(np.floor(plane_shift))
+            f = plane_shift - whole
+            values = sum(w * stack.ravel()[np.clip(plane + k, 0, stack.shape[0] - 1) * size + rest]
+                         for k, w in ((whole, 1.0 - f), (whole + 1, f)) if w > 0)
         total = np.bincount(self.shell, weights=values, minlength=self.depth_um.size)
         with np.errstate(invalid="ignore", divide="ignore"):
             return total / self.counts

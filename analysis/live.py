@@ -7,6 +7,9 @@ primary stream (frames resolved from the run's StreamResource/StreamDatum docume
 it in a worker thread so the RunEngine never waits, and emits a *derived run* whose start
 document names the raw run, the analysis version and its parameters:
 
+- stream ``registration``: per stack, the sample's drift since the position's first stack (lateral
+  from the reflection projections, axial from the coverslip reflection; analysis.stack_prep); the
+  stack is moved back by it before anything is measured;
 - stream ``volumes``: per stack and tracked agglomerate, Delta V / V with its error (analysis.agglomerates);
 - stream ``fronts``: per agglomerate and half-cycle, the surface-to-core front (analysis.fronts);
 - stream ``electrolyte``: per stack with a 2PEF channel and segmented agglomerate (numbered by its
@@ -26,11 +29,13 @@ from event_model import DocumentRouter, compose_run
 from . import electrolyte
 from .agglomerates import StackGeometry, Tracker
 from .frames import FrameIndex, read_frames
+from .stack_prep import Registration
 from .fronts import LEPSKI_KAPPA, SHELL_UM, SKIP_FWHM, track_front
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_VERSION = "3"
+ANALYSIS_VERSION = "4"
+AXIAL_DRIFT_LIMIT_UM = 0.03     # beyond this, Delta V / V errors exceed ~0.3 pp (docs/analysis.md)
 
 
 @dataclass
@@ -48,6 +53,11 @@ class Stack:
     charge_c: float = float("nan")
     end_current_a: float = float("nan")
     locations: dict = field(default_factory=dict, repr=False)   # channel -> [(file, dataset, row)]
+    axial_drift_um: float = 0.0     # objective travel the sample drifted away since the position's first stack
+
+    def depths_um(self, depth_scale: float) -> np.ndarray:
+        """Apparent depth (um) of each plane in the frame of the position's first stack."""
+        return (self.piezo_um - self.axial_drift_um) * depth_scale
 
     def load(self) -> "Stack":
         """Read the frames of every located channel from their files (float32, in plane order)."""
@@ -192,6 +202,8 @@ ELECTROLYTE_KEYS = {"stack_index": ("integer", ""), "position_name": ("string", 
                    "cell_time_s": ("number", "s"), "current_a": ("number", "A"), "plane_depth_um": ("number", "um"),
                    "delta_c_near_m": ("number", "mol/L"), "delta_c_host_m": ("number", "mol/L"),
                    "extent_um": ("number", "um")}
+DRIFT_KEYS = {"stack_index": ("integer", ""), "position_name": ("string", ""), "cell_time_s": ("number", "s"),
+              "drift_x_um": ("number", "um"), "drift_y_um": ("number", "um"), "drift_z_um": ("number", "um")}
 FRONT_KEYS = {"position_name": ("string", ""), "agglomerate": ("integer", ""), "segment": ("string", ""),
               "start_time_s": ("number", "s"), "end_time_s": ("number", "s"), "n_stacks": ("integer", ""),
               "velocity_nm_s": ("number", "nm/s"), "velocity_error_nm_s": ("number", "nm/s"),
@@ -227,6 +239,8 @@ class ConfocalAnalysis(StackCollector):
         self.volumes: list[dict] = []
         self.fronts: list[dict] = []
         self.trackers: dict[str, Tracker] = {}
+        self.registrations: dict[str, Registration] = {}
+        self.drifts: list[dict] = []
         self.stacks_meta: dict[str, list[Stack]] = {}
         self.electrolyte: list[dict] = []
         self.salt_maps: dict[tuple[str, int], np.ndarray] = {}
@@ -299,6 +313,8 @@ class ConfocalAnalysis(StackCollector):
 
     def _open(self, raw_start: dict):
         self.trackers.clear()
+        self.registrations.clear()
+        self.drifts.clear()
         self.stacks_meta.clear()
         self.volumes.clear()
         self.fronts.clear()
@@ -321,16 +337,34 @@ class ConfocalAnalysis(StackCollector):
         self._emit_doc("start", self._bundle.start_doc)
         self._volume_desc = self._bundle.compose_descriptor(name="volumes", data_keys=_data_keys(VOLUME_KEYS, "volumes"))
         self._emit_doc("descriptor", self._volume_desc.descriptor_doc)
+        self._drift_desc = self._bundle.compose_descriptor(name="registration",
+                                                           data_keys=_data_keys(DRIFT_KEYS, "registration"))
+        self._emit_doc("descriptor", self._drift_desc.descriptor_doc)
         self._front_desc = None
 
     def _analyse(self, stack: Stack):
         stack.load()
         if "reflection" not in stack.frames:
             return
+        registration = self.registrations.setdefault(stack.position_name, Registration(self.geometry.pixel_size_um))
+        drift = registration.measure(stack.frames["reflection"], stack.piezo_um)
+        if abs(drift[2]) > AXIAL_DRIFT_LIMIT_UM:
+            log.warning("position %s, stack %d: %.3f um of axial drift since the first stack; volumes are "
+                        "corrected to 0.2 pp only up to %.2f um (use the focus lock)", stack.position_name,
+                        stack.index, drift[2], AXIAL_DRIFT_LIMIT_UM)
+        # Dead time corrected before the frames are moved (the correction is not linear).
+        stack.frames["reflection"] = self.geometry.linear_counts(stack.frames["reflection"])
+        stack.frames = registration.apply(stack.frames, drift)
+        stack.axial_drift_um = drift[2]
+        row = {"stack_index": stack.index, "position_name": stack.position_name, "cell_time_s": stack.time_s,
+               "drift_x_um": drift[0], "drift_y_um": drift[1], "drift_z_um": drift[2]}
+        self.drifts.append(row)
+        self._emit_doc("event", self._drift_desc.compose_event(data=row, timestamps=_now(row)))
         tracker = self.trackers.setdefault(stack.position_name, Tracker(self.geometry,
                                                                         self.parameters["match_radius_um"]))
         self.stacks_meta.setdefault(stack.position_name, []).append(stack)
-        for change in tracker.add(stack.frames["reflection"], stack.piezo_um, stack.time_s):
+        for change in tracker.add(stack.frames["reflection"], stack.piezo_um, stack.time_s, counts_linear=True,
+                                  axial_drift_um=stack.axial_drift_um):
             track = tracker.tracks[change.ident]
             row = {"stack_index": stack.index, "position_name": stack.position_name, "agglomerate": change.ident,
                    "cell_time_s": stack.time_s, "current_a": stack.current_a, "dv_v": change.dv_v,
@@ -364,7 +398,7 @@ class ConfocalAnalysis(StackCollector):
                 return
             rest = [s for s in waiting if s.at_rest]
             reference = rest[-1] if rest else waiting[0]
-            depths = reference.piezo_um * self.geometry.depth_scale
+            depths = reference.depths_um(self.geometry.depth_scale)
             fl = reference.frames["fluorescence"]
             plane = electrolyte.electrode_surface_depth(fl, depths) - 0.3
             self._salt_reference[stack.position_name] = (plane, electrolyte.plane_at(fl, depths, plane))
@@ -381,7 +415,7 @@ class ConfocalAnalysis(StackCollector):
 
     def _salt_map(self, stack: Stack):
         plane, reference = self._salt_reference[stack.position_name]
-        depths = stack.piezo_um * self.geometry.depth_scale
+        depths = stack.depths_um(self.geometry.depth_scale)
         delta = electrolyte.salt_map(electrolyte.plane_at(stack.frames["fluorescence"], depths, plane), reference,
                                      self.calibration, self.bulk_m) - self.bulk_m
         self.salt_maps[(stack.position_name, stack.index)] = delta

@@ -4,9 +4,9 @@ import h5py
 import numpy as np
 import pytest
 from event_model import compose_run
-
 from operando.analysis.agglomerates import Tracker
 from operando.analysis.live import ConfocalAnalysis, half_cycles
+from operando.analysis.stack_prep import Registration
 from operando.ioc.cell.confocal import ConfocalSample, Illumination
 from operando.ioc.cell.electrode import build_electrode
 from operando.ioc.cell.halfcell import HalfCell
@@ -118,9 +118,12 @@ def test_live_stream_gives_a_derived_run_that_names_the_raw_one(runs, tmp_path):
     # The stream gives exactly what the Tracker gives on the same frames ...
     with h5py.File(live[3][1]["uri"].replace("file://localhost", ""), "r") as f:
         frames = f["/entry/reflection/data"][()]
-    tracker = Tracker(analysis.geometry)
+    tracker, registration = Tracker(analysis.geometry), Registration(analysis.geometry.pixel_size_um)
     for k in range(3):
-        tracker.add(frames[k * len(PIEZO):(k + 1) * len(PIEZO)], PIEZO, 0.0)
+        stack = frames[k * len(PIEZO):(k + 1) * len(PIEZO)]
+        drift = registration.measure(stack, PIEZO)
+        stack = registration.apply({"r": analysis.geometry.linear_counts(stack)}, drift)["r"]
+        tracker.add(stack, PIEZO, 0.0, counts_linear=True, axial_drift_um=drift[2])
     direct = min(tracker.tracks.values(), key=lambda t: np.hypot(*t.reference.xy_um))
     assert [r["dv_v"] for r in rows] == [c.dv_v for c in direct.changes]
     # ... and that is near the truth. This 3.8 um agglomerate is the one that reads high in every

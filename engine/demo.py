@@ -31,21 +31,24 @@ DEMO_STACK = dict(z_start_um=10.0, z_stop_um=26.0, z_step_um=0.4, channels=("ref
                   power_w=1e-3)
 CYCLING_PROTOCOL = "Charge at C/2 until 4.2 V\nRest for 10 minutes\nDischarge at C/2 until 3.6 V"
 CYCLING_POSITIONS = [{"name": "A", "x_um": 0.0, "y_um": 3.0}]
-CYCLING_STACK = dict(z_start_um=10.0, z_stop_um=20.2, z_step_um=0.3, pixels=(400, 400), pixel_size_um=0.08,
+# The sample drifts (um per hour of the instrument's time: a settled microscope without focus
+# lock); stacks start two planes above the coverslip, whose reflection gives the axial drift.
+DEMO_DRIFT_UM_PER_H = (0.8, -0.5, 0.25)
+CYCLING_STACK = dict(z_start_um=9.4, z_stop_um=20.2, z_step_um=0.3, pixels=(400, 400), pixel_size_um=0.08,
                      pixel_dwell_s=20e-6)
 CYCLING_ACCEL = 60
 SPECTRAL_WAVELENGTHS_NM = [700.0, 820.0, 900.0, 1000.0]
 SPECTRAL_PROTOCOL = "Charge at C/2 until 4.2 V\nDischarge at 1C until 3.6 V"
-SPECTRAL_SETTINGS = dict(pixels=(128, 128), pixel_size_um=0.08, pixel_dwell_s=20e-6, interval_s=600.0, accel=300,
+SPECTRAL_SETTINGS = dict(pixels=(128, 128), pixel_size_um=0.08, pixel_dwell_s=20e-6, interval_s=900.0, accel=400,
                          sample_rate_hz=10)
 ELECTROLYTE_PROTOCOL = "Rest for 40 minutes\nCharge at C/2 until 4.2 V\nRest for 10 minutes"
 ELECTROLYTE_POSITIONS = [{"name": "E", "x_um": -5.0, "y_um": 4.0}]
-ELECTROLYTE_STACK = dict(z_start_um=10.0, z_stop_um=14.5, z_step_um=0.25, pixels=(256, 256), pixel_size_um=0.1,
+ELECTROLYTE_STACK = dict(z_start_um=9.5, z_stop_um=14.5, z_step_um=0.25, pixels=(256, 256), pixel_size_um=0.1,
                          pixel_dwell_s=10e-6, wavelength_nm=1020.0, power_w=20e-3, pulsed=True,
                          channels=("reflection", "fluorescence"))
 ELECTROLYTE_ACCEL = 200
 NMC_PROTOCOL = "Charge at 1C until 4.3 V\nRest for 5 minutes"
-NMC_ACCEL = 60
+NMC_ACCEL = 75
 NMC_SAMPLE = {"name": "virtual-NMC811-halfcell", "material": "NMC811", "refractive_index": 2.30,
               "electrode": {"active_mass_mg": 3.0, "active_mass_fraction": 0.2, "binder": "PTFE",
                             "conductive_additive": "carbon black"},
@@ -70,6 +73,7 @@ def run_demo(config: Config, timing: str = "realistic", out_dir: Path = OUTPUT) 
     from .session import make_run_engine
 
     t0 = time.monotonic()
+    config = replace(config, drift_um_per_h=DEMO_DRIFT_UM_PER_H)
     out_dir.mkdir(parents=True, exist_ok=True)
     checks: list[Check] = []
     with simulated_instrument(config) as (scope, client, procs):
@@ -160,7 +164,7 @@ def _cycling_experiment(config, scope, pstat, RE, writer, client, out_dir) -> li
     from operando.plans.estimate import estimate_cycling_zstack
 
     from .analyze import analyze_run
-    from .demo_checks import Check, RunTruth, front_checks, volume_checks
+    from .demo_checks import Check, RunTruth, front_checks, registration_checks, volume_checks
 
     print("\n--- operando: C/2 charge, rest and discharge, z-stacks analysed live ---", flush=True)
     _, stacks = validate_acquisition(scope, CYCLING_POSITIONS, CYCLING_STACK["z_start_um"],
@@ -191,6 +195,7 @@ def _cycling_experiment(config, scope, pstat, RE, writer, client, out_dir) -> li
     print("\n".join(summary_lines(analysis)))
     truth = RunTruth(run, f"{scope.apd.name}_reflection")
     positions = {p["name"]: (p["x_um"], p["y_um"]) for p in CYCLING_POSITIONS}
+    checks += registration_checks(analysis, truth, CYCLING_POSITIONS[0]["name"])
     checks += volume_checks(analysis, truth, positions)
     checks += front_checks(analysis, truth, positions)
     checks += _unwrapped(analysis, run, truth, scope, out_dir)
@@ -255,7 +260,7 @@ def _unwrapped(analysis, run, truth, scope, out_dir) -> list:
     for name, s in chosen.items():
         rows = np.nonzero(index == s.index)[0]
         stack = np.asarray(frames[rows[0]:rows[-1] + 1])
-        depths = s.piezo_um * g.depth_scale
+        depths = s.depths_um(g.depth_scale)
         labels = label_objects(stack, g.pixel_size_um)
         ref = track.reference
         label = np.bincount(labels[:, ref.footprint].ravel()).argsort()[::-1]
@@ -279,7 +284,7 @@ def _unwrapped(analysis, run, truth, scope, out_dir) -> list:
 def _spectral_experiment(scope, pstat, RE, writer, client, analysis, out_dir) -> list:
     """Part 3 (seed Fig. 1b): the field centred on the largest shallow agglomerate the cycling run
     tracked, its top surface and a focus 1 um below it (both from that analysis) swept over four
-    wavelengths every 10 minutes of cell time through a C/2 charge and a 1C discharge; surface
+    wavelengths every 15 minutes of cell time through a C/2 charge and a 1C discharge; surface
     reflectivity at the truth's top of charge against the truth's Fresnel ratio."""
     from operando.analysis import figures
     from operando.analysis.spectral import SpectralAnalysis
@@ -295,8 +300,11 @@ def _spectral_experiment(scope, pstat, RE, writer, client, analysis, out_dir) ->
     tracks = analysis.trackers[position["name"]].tracks.values()
     shallowest = min(t.reference.apex.depth_um for t in tracks)
     track = max((t for t in tracks if t.reference.apex.depth_um < shallowest + 1.0), key=lambda t: t.half_height_um)
-    z_surface = track.reference.apex.depth_um / analysis.geometry.depth_scale       # objective travel (um)
-    centre = {"x_um": position["x_um"] + track.reference.xy_um[0], "y_um": position["y_um"] + track.reference.xy_um[1]}
+    # Where it is now: its place in the first stack moved by the drift registered at the last one.
+    drift = [r for r in analysis.drifts if r["position_name"] == position["name"]][-1]
+    z_surface = track.reference.apex.depth_um / analysis.geometry.depth_scale + drift["drift_z_um"]
+    centre = {"x_um": position["x_um"] + track.reference.xy_um[0] + drift["drift_x_um"],
+              "y_um": position["y_um"] + track.reference.xy_um[1] + drift["drift_y_um"]}
     live = SpectralAnalysis()
     token = RE.subscribe(live)
     t0 = time.monotonic()

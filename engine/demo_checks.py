@@ -7,7 +7,7 @@ Only this module (and tests, benchmarks) reads the truth sidecars. Each check is
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +65,12 @@ class RunTruth:
         from operando.ioc.cell.truth import read_state_truth
 
         return read_state_truth(self.state_path, frame)
+
+    def drift_um(self, stack_index: int) -> np.ndarray:
+        """The sample's drift displacement (um, x y z) at the first plane of stack ``stack_index``."""
+        from operando.ioc.cell.truth import read_drift_truth
+
+        return read_drift_truth(self.state_path, int(np.nonzero(self.stack_index == stack_index)[0][0]))
 
     def agglomerate_at(self, x_um: float, y_um: float) -> dict:
         """The true agglomerate nearest to a lateral position in the sample frame (um)."""
@@ -154,6 +160,18 @@ def _fitted_spread(front: dict) -> tuple[float, float]:
     return span_nm / abs(v), span_nm * err / v ** 2
 
 
+def registration_checks(analysis, truth: RunTruth, position: str, lateral_um: float = 0.02,
+                        axial_um: float = 0.01) -> list[Check]:
+    """The drift the analysis registered at a position's last stack against the truth's displacement
+    between its first and last stacks (x, y within ``lateral_um``, z within ``axial_um``)."""
+    rows = [r for r in analysis.drifts if r["position_name"] == position]
+    first, last = rows[0], rows[-1]
+    true = truth.drift_um(last["stack_index"]) - truth.drift_um(first["stack_index"])
+    return [within(f"sample drift {axis} over {len(rows)} stacks ({(last['cell_time_s'] - first['cell_time_s']) / 3600:.1f}"
+                   " h of cell time)", last[f"drift_{axis}_um"], float(t), tol, "um")
+            for axis, t, tol in zip("xyz", true, (lateral_um, lateral_um, axial_um))]
+
+
 def central_half_thickness_um(truth: RunTruth, label: int) -> float:
     """Half the thickness (um) of agglomerate ``label`` along the vertical through its centre."""
     from operando.ioc.cell.truth import electrode_from_truth
@@ -176,11 +194,16 @@ def salt_checks(analysis, truth: RunTruth, positions: dict, grid, stack_index: i
     if not rows:
         return checks
     pos = rows[0]["position_name"]
-    renderer = ConfocalRenderer(electrode_from_truth(truth.geometry), grid)
     state = truth.state(stack_index)
-    # The analysis' depths are objective travel x depth scale; the simulator's are below the coverslip.
+    # The analysis works in the frame of the position's first stack (registered to it): the truth
+    # is rendered where the sample was then. Its depths are objective travel x depth scale; the
+    # simulator's are below the coverslip.
+    first = min(r["stack_index"] for r in analysis.drifts if r["position_name"] == pos)
+    dx, dy, dz = truth.drift_um(first)
+    renderer = ConfocalRenderer(electrode_from_truth(truth.geometry),
+                                replace(grid, center_x_um=grid.center_x_um - dx, center_y_um=grid.center_y_um - dy))
     g = truth.geometry
-    depth = rows[0]["plane_depth_um"] - g["coverslip_piezo_um"] * g["depth_scale"]
+    depth = rows[0]["plane_depth_um"] - (g["coverslip_piezo_um"] + dz) * g["depth_scale"]
     true_map = renderer.salt_m(depth, state.agglomerates, analysis.bulk_m) - analysis.bulk_m
     footprints = analysis.salt_footprints[pos]
     x0, y0 = positions[pos]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from pathlib import Path
 
 from bluesky import RunEngine
 from bluesky.utils import PersistentDict
@@ -66,6 +67,19 @@ class BackgroundTiledWriter:
             raise TimeoutError(f"{self.queue.qsize()} documents still queued for Tiled after {timeout} s")
 
 
+_METADATA: dict[str, PersistentDict] = {}
+
+
+def persistent_metadata(directory) -> PersistentDict:
+    """The RunEngine metadata kept in ``directory``, one PersistentDict per directory in a process:
+    two on the same files (two RunEngines of one session) overwrite each other's files when they
+    are flushed (zict keeps one writer per directory)."""
+    key = str(Path(directory).resolve())
+    if key not in _METADATA:
+        _METADATA[key] = PersistentDict(key)
+    return _METADATA[key]
+
+
 def make_run_engine(config: Config, tiled_client=None, batch_size: int = 10):
     """A RunEngine whose metadata persists in ``home/re_md`` and whose runs go to Tiled.
 
@@ -73,7 +87,7 @@ def make_run_engine(config: Config, tiled_client=None, batch_size: int = 10):
     """
     RE = RunEngine({})
     config.home.mkdir(parents=True, exist_ok=True)
-    RE.md = PersistentDict(str(config.home / "re_md"))
+    RE.md = persistent_metadata(config.home / "re_md")
     writer = None
     if tiled_client is not None:
         from .tiled_server import runs_container

@@ -10,6 +10,7 @@ from operando.ioc.cell.electrode import build_electrode
 from operando.ioc.cell.materials import LP30, fresnel_reflectance
 from operando.ioc.cell.reflectivity import particle_index
 from operando.ioc.cell.truth import STATE_TRUTH_SUFFIX, read_state_truth
+from operando.plans.cycling import run_protocol
 from operando.plans.spectral import spectral_reflectivity
 from operando.plans.validation import PlanParameterError
 
@@ -25,17 +26,21 @@ def spectral(instrument, pstat):
     z_surface = COVERSLIP_PIEZO_UM + float(top[0]) * 1.518 / 1.42          # apparent depth -> objective travel
     live = SpectralAnalysis()
     RE = instrument["RE"]
+    # From the lithiated state whatever the session's earlier tests left.
+    RE(run_protocol(pstat, "Discharge at 1C until 3.0 V\nRest for 10 minutes", accel=3000, sample_rate_hz=10))
     token = RE.subscribe(live)
     try:
         (uid,) = RE(spectral_reflectivity(
             instrument["scope"], WAVELENGTHS, z_surface_um=z_surface, z_interior_um=z_surface + 1.0,
             pixels=(64, 64), pixel_size_um=0.1, position={"x_um": agg.center_um[0], "y_um": agg.center_um[1]},
-            pstat=pstat, protocol="Charge at 2C for 15 minutes\nDischarge at 2C for 15 minutes", interval_s=120.0,
-            accel=100, sample_rate_hz=10))
+            pstat=pstat, protocol="Charge at 2C for 15 minutes or until 4.2 V\nDischarge at 2C until 3.6 V",
+            interval_s=120.0, accel=100, sample_rate_hz=10))
     finally:
         RE.unsubscribe(token)
     instrument["writer"].flush()
-    return instrument["client"]["raw"][uid], live
+    yield instrument["client"]["raw"][uid], live
+    # Leave the cell lithiated, as the session's other tests expect to find it.
+    RE(run_protocol(pstat, "Discharge at 1C until 3.0 V\nRest for 20 minutes", accel=3000, sample_rate_hz=10))
 
 
 def test_sweeps_repeat_while_the_cell_cycles(spectral):

@@ -109,17 +109,23 @@ class Registration:
 
 
 def fourier_shifted(stack, shift, pad: int = 8) -> np.ndarray:
-    """A (planes, y, x) stack moved by ``shift`` voxels (fractional) through the Fourier domain,
-    edges repeated over ``pad`` voxels along the shifted axes so that nothing wraps (float32)."""
+    """A (planes, y, x) stack moved by ``shift`` voxels (fractional) through the Fourier domain of
+    the shifted axes, edges repeated over ``pad`` voxels along them so that nothing wraps (float32)."""
     from scipy import fft
 
-    widths = [(pad, pad) if s else (0, 0) for s in shift]
+    axes = [k for k, s in enumerate(shift) if s]
+    if not axes:
+        return np.asarray(stack, dtype=np.float32)
+    widths = [(pad, pad) if k in axes else (0, 0) for k in range(3)]
     a = np.pad(np.asarray(stack, dtype=np.float32), widths, mode="edge")
-    spectrum = fft.rfftn(a, workers=2)
-    freqs = (fft.fftfreq(a.shape[0]), fft.fftfreq(a.shape[1]), fft.rfftfreq(a.shape[2]))
-    phase = sum(np.reshape(f, [-1 if k == axis else 1 for k in range(3)]) * s
-                for axis, (f, s) in enumerate(zip(freqs, shift)))
-    spectrum *= np.exp(-2j * np.pi * phase).astype(np.complex64)
-    out = fft.irfftn(spectrum, s=a.shape, workers=2)
+    spectrum = fft.rfftn(a, axes=axes, workers=2)
+    phase = np.zeros(spectrum.shape[1:] if axes[0] > 0 else spectrum.shape, dtype=np.float32)
+    for k in axes:
+        f = (fft.rfftfreq if k == axes[-1] else fft.fftfreq)(a.shape[k]).astype(np.float32)
+        shape = [1] * phase.ndim
+        shape[k - (3 - phase.ndim)] = -1
+        phase = phase + f.reshape(shape) * np.float32(shift[k])
+    spectrum *= np.exp(np.complex64(-2j * np.pi) * phase)
+    out = fft.irfftn(spectrum, s=[a.shape[k] for k in axes], axes=axes, workers=2)
     return np.ascontiguousarray(out[tuple(slice(w[0], n - w[1]) for w, n in zip(widths, a.shape))],
                                 dtype=np.float32)

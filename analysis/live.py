@@ -9,7 +9,8 @@ document names the raw run, the analysis version and its parameters:
 
 - stream ``registration``: per stack, the sample's drift since the position's first stack (lateral
   from the reflection projections, axial from the coverslip reflection; analysis.stack_prep); the
-  stack is moved back by it before anything is measured;
+  frames are moved back laterally before anything is measured, the axial drift is taken off the
+  depths the analyses find;
 - stream ``volumes``: per stack and tracked agglomerate, Delta V / V with its error (analysis.agglomerates);
 - stream ``fronts``: per agglomerate and half-cycle, the surface-to-core front (analysis.fronts);
 - stream ``electrolyte``: per stack with a 2PEF channel and segmented agglomerate (numbered by its
@@ -29,8 +30,8 @@ from event_model import DocumentRouter, compose_run
 from . import electrolyte
 from .agglomerates import StackGeometry, Tracker
 from .frames import FrameIndex, read_frames
-from .stack_prep import Registration
 from .fronts import LEPSKI_KAPPA, SHELL_UM, SKIP_FWHM, track_front
+from .stack_prep import Registration
 
 log = logging.getLogger(__name__)
 

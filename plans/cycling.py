@@ -17,6 +17,16 @@ def cell_limits(pstat) -> CellLimits:
                       float(pstat.max_current_a.get()), float(pstat.capacity_ah.get()))
 
 
+def cell_settings(pstat, accel, sample_rate_hz) -> list:
+    """(signal, value) pairs for the potentiostat's accel and telemetry rate, checked."""
+    settings = []
+    if accel is not None:
+        settings += [pstat.accel, check_number("accel", accel, 1.0, 100000.0)]
+    if sample_rate_hz is not None:
+        settings += [pstat.sample_rate_hz, check_number("sample_rate_hz", sample_rate_hz, 1.0, 1000.0, "Hz")]
+    return settings
+
+
 def run_protocol(pstat, protocol: str, *, accel: float | None = None, sample_rate_hz: float | None = None,
                  md=None):
     """Run ``protocol`` (PyBaMM-style text, see plans.protocol) to its end.
@@ -27,11 +37,7 @@ def run_protocol(pstat, protocol: str, *, accel: float | None = None, sample_rat
     the first message; the cell is at open circuit on normal exit, abort and exception.
     """
     technique = to_technique(parse_protocol(protocol), cell_limits(pstat))
-    settings = []
-    if accel is not None:
-        settings += [pstat.accel, check_number("accel", accel, 1.0, 100000.0)]
-    if sample_rate_hz is not None:
-        settings += [pstat.sample_rate_hz, check_number("sample_rate_hz", sample_rate_hz, 1.0, 1000.0, "Hz")]
+    settings = cell_settings(pstat, accel, sample_rate_hz)
     _md = {"plan_name": "run_protocol", "protocol": protocol, "technique": technique,
            "capacity_ah": technique["capacity_ah"], "detectors": [pstat.name]}
     _md.update(md or {})

@@ -9,7 +9,7 @@ import bluesky.preprocessors as bpp
 
 from operando.devices.soft import StackSummary, StackTag
 
-from .cycling import cell_limits, during_protocol
+from .cycling import cell_limits, cell_settings, during_protocol
 from .positions import move_to, validate_positions
 from .metadata import SIMULATED_SAMPLE, start_metadata
 from .protocol import parse_protocol, to_technique
@@ -55,16 +55,6 @@ def validate_acquisition(scope, positions, z_start_um, z_stop_um, z_step_um, cha
     stacks = [validate_zstack(p["z_start_um"], p["z_stop_um"], z_step_um, channels, pixel_dwell_s, pixels,
                               pixel_size_um, wavelength_nm, power_w, pulsed, z_limits_um=limits) for p in positions]
     return positions, stacks
-
-
-def cell_settings(pstat, accel, sample_rate_hz) -> list:
-    """(signal, value) pairs for the potentiostat's accel and telemetry rate, checked."""
-    settings = []
-    if accel is not None:
-        settings += [pstat.accel, check_number("accel", accel, 1.0, 100000.0)]
-    if sample_rate_hz is not None:
-        settings += [pstat.sample_rate_hz, check_number("sample_rate_hz", sample_rate_hz, 1.0, 1000.0, "Hz")]
-    return settings
 
 
 def operando_metadata(plan_name, scope, pstat, positions, stacks, *, protocol, technique, sample, operator, accel,

@@ -9,7 +9,8 @@ import bluesky.preprocessors as bpp
 from operando.devices.soft import StackSummary, StackTag
 
 from .cycling import cell_limits, run_protocol
-from .cycling_zstack import cell_settings, cycling_zstack, operando_metadata, stack_with_cell, validate_acquisition
+from .cycling import cell_settings
+from .cycling_zstack import cycling_zstack, operando_metadata, stack_with_cell, validate_acquisition
 from .protocol import parse_protocol, to_technique
 from .validation import PlanParameterError, check_integer, check_number
 from .zstack import configure_confocal

@@ -9,8 +9,7 @@ from operando.devices.apd import CHANNEL_BANDS_NM
 from operando.devices.laser import WAVELENGTH_RANGE_NM
 from operando.devices.soft import UnitSignal
 
-from .cycling import cell_limits, during_protocol
-from .cycling_zstack import cell_settings
+from .cycling import cell_limits, cell_settings, during_protocol
 from .positions import STAGE_TRAVEL_UM
 from .protocol import parse_protocol, to_technique
 from .validation import PlanParameterError, check_number

@@ -58,15 +58,17 @@ class Config:
         return replace(self, home=Path(home))
 
 
-def ca_environment(config: Config, server_part: str | None = None) -> dict[str, str]:
+def ca_environment(config: Config, server_part: str | None = None, also=()) -> dict[str, str]:
     """EPICS Channel Access variables for loopback-only traffic on the configured ports.
 
-    Clients search every IOC's port (``host:port`` entries); ``server_part``
-    selects the port an IOC process serves on.
+    Clients search every IOC's port (``host:port`` entries), and those of the configs in
+    ``also`` (a client of two instruments); ``server_part`` selects the port an IOC process
+    serves on.
     """
     server_port = config.ioc_port(server_part) if server_part else config.ca_base_port + 1
+    search = [f"{c.host}:{c.ioc_port(p)}" for c in (config, *also) for p in IOC_PART_ORDER]
     return {
-        "EPICS_CA_ADDR_LIST": " ".join(f"{config.host}:{config.ioc_port(p)}" for p in IOC_PART_ORDER),
+        "EPICS_CA_ADDR_LIST": " ".join(search),
         "EPICS_CA_AUTO_ADDR_LIST": "NO",
         "EPICS_CAS_INTF_ADDR_LIST": config.host,
         "EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
@@ -79,6 +81,12 @@ def ca_environment(config: Config, server_part: str | None = None) -> dict[str, 
     }
 
 
-def apply_ca_environment(config: Config) -> None:
-    """Set the CA variables in this process; call before pyepics creates its context."""
-    os.environ.update(ca_environment(config))
+def apply_ca_environment(config: Config, also=()) -> None:
+    """Set the CA variables in this process; call before pyepics creates its context. A process
+    that will talk to several instruments lists the others in ``also``."""
+    current = os.environ.get("EPICS_CA_ADDR_LIST", "").split()
+    env = ca_environment(config, also=also)
+    wanted = env["EPICS_CA_ADDR_LIST"].split()
+    if set(wanted) <= set(current):      # keep a wider list set up earlier (both instruments)
+        env["EPICS_CA_ADDR_LIST"] = " ".join(current)
+    os.environ.update(env)

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .config import Config, apply_ca_environment
-from .processes import start_iocs, stop_all
+from .processes import WIDEFIELD_PARTS, start_iocs, stop_all
 from .tiled_server import connect, start_tiled
 
 
@@ -31,5 +31,33 @@ def simulated_instrument(config: Config, log_dir: Path | None = None):
             yield scope, connect(config), procs
         finally:
             scope.destroy()    # close Channel Access before the IOCs go away
+    finally:
+        stop_all(procs)
+
+
+@contextmanager
+def simulated_widefield(config: Config, log_dir: Path | None = None):
+    """Start the widefield instrument's IOCs (camera, LED, focus lock, potentiostat on an NWO rod
+    cell) and Tiled; yields (scope, pstat, client, procs). Stops all on exit."""
+    from dataclasses import replace
+
+    from operando.devices.potentiostat import Potentiostat
+    from operando.devices.widefield import connect_widefield
+
+    config = replace(config, material="NWO")
+    log_dir = log_dir or config.home / "logs"
+    procs = []
+    try:
+        procs += start_iocs(config, parts=WIDEFIELD_PARTS, log_dir=log_dir)
+        procs.append(start_tiled(config, log_dir=log_dir))
+        apply_ca_environment(config)
+        scope = connect_widefield(prefix=config.pv_prefix, data_directory=run_data_directory(config))
+        pstat = Potentiostat(config.pv_prefix + "PSTAT:", name="pstat")
+        pstat.wait_for_connection(timeout=10)
+        try:
+            yield scope, pstat, connect(config), procs
+        finally:
+            scope.destroy()
+            pstat.destroy()
     finally:
         stop_all(procs)

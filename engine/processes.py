@@ -12,7 +12,9 @@ from pathlib import Path
 from .config import Config, ca_environment
 
 IOC_PARTS = ("laser", "scanner", "piezo", "stage", "apd", "potentiostat")
-PART_SUFFIXES = {"potentiostat": "PSTAT:"}    # parts outside the confocal composite
+WIDEFIELD_PARTS = ("led", "focus", "potentiostat", "camera")
+PART_SUFFIXES = {"potentiostat": "PSTAT:", "camera": "CAM:", "led": "LED:", "focus": "FOCUS:"}
+DEPENDENT_PARTS = ("apd", "camera")   # detectors that connect to the other parts: started last
 PART_COMPONENTS = {"stage": "xy"}               # parts under another name in the composite
 
 
@@ -79,6 +81,13 @@ def ioc_argv(part: str, config: Config, extra: list[str] | None = None,
             argv += ["--cell-state-pv", part_prefix(config, "potentiostat") + "CellState_RBV"]
         if any(config.drift_um_per_h):
             argv += ["--drift-um-per-h", ",".join(repr(float(v)) for v in config.drift_um_per_h)]
+    if part == "camera":
+        argv += ["--led-prefix", part_prefix(config, "led"), "--focus-prefix", part_prefix(config, "focus"),
+                 "--seed", str(config.sample_seed)]
+        if "potentiostat" in parts:
+            argv += ["--cell-state-pv", part_prefix(config, "potentiostat") + "CellState_RBV"]
+    if part == "focus":
+        argv += ["--seed", str(config.sample_seed)]
     if part == "potentiostat":
         argv += ["--seed", str(config.sample_seed), "--material", config.material]
     return argv + list(extra or [])
@@ -93,16 +102,16 @@ def child_environment(config: Config, part: str | None = None) -> dict:
 
 def start_iocs(config: Config, parts=IOC_PARTS, log_dir: Path | None = None,
                timeout: float = 30.0) -> list[ManagedProcess]:
-    """Start one process per IOC and wait for their PVs; the APD controller starts once the
-    parts it connects to (laser, scanner, piezo) answer."""
+    """Start one process per IOC and wait for their PVs; the detectors (APD controller, camera)
+    start once the parts they connect to answer."""
     procs = [_spawn("ca-repeater", [sys.executable, "-m", "caproto.commandline.repeater", "-q"],
                     child_environment(config), log_dir)]
-    ordered = [p for p in parts if p != "apd"] + [p for p in parts if p == "apd"]
+    ordered = [p for p in parts if p not in DEPENDENT_PARTS] + [p for p in parts if p in DEPENDENT_PARTS]
     try:
         for part in ordered:
-            if part == "apd":
-                wait_for_pvs(config, [part_prefix(config, p) + PROBE_PV[p] for p in parts if p != "apd"],
-                             timeout, procs)
+            if part in DEPENDENT_PARTS:
+                wait_for_pvs(config, [part_prefix(config, p) + PROBE_PV[p] for p in parts
+                                      if p not in DEPENDENT_PARTS], timeout, procs)
             procs.append(_spawn(f"ioc-{part}", ioc_argv(part, config, parts=parts),
                                 child_environment(config, part), log_dir))
         wait_for_pvs(config, [part_prefix(config, p) + PROBE_PV[p] for p in parts], timeout, procs)
@@ -113,7 +122,7 @@ def start_iocs(config: Config, parts=IOC_PARTS, log_dir: Path | None = None,
 
 
 PROBE_PV = {"laser": "Wavelength_RBV", "scanner": "FrameTime_RBV", "piezo": "Z_RBV", "stage": "Y:RBV",
-            "apd": "SampleSeed_RBV",
+            "apd": "SampleSeed_RBV", "camera": "SampleSeed_RBV", "led": "Power_RBV", "focus": "Error_RBV",
             "potentiostat": "Capacity_RBV"}
 
 

@@ -22,7 +22,8 @@ from caproto.server import PVGroup, pvproperty
 
 from .cell.electrode import build_electrode
 from .cell.halfcell import HalfCell
-from .cell.state import halfcell_state
+from .cell.rod_cell import RodCell
+from .cell.rods import build_rod_electrode
 from .common import ioc_arguments, ranged, serve, text
 from .sample_buffer import SampleRing
 from .technique import TechniqueRunner
@@ -84,7 +85,7 @@ class PotentiostatIOC(PVGroup):
     buf_cycle = _array("Buf:Cycle", int, "Cycle counter")
     buf_step = _array("Buf:Step", int, "Step counter")
 
-    def __init__(self, *args, cell: HalfCell, **kwargs):
+    def __init__(self, *args, cell: HalfCell | RodCell, **kwargs):
         super().__init__(*args, **kwargs)
         self.cell = cell
         self.samples = SampleRing(BUFFER_CAPACITY)
@@ -165,7 +166,7 @@ class PotentiostatIOC(PVGroup):
         await self.cycle.write(self.runner.cycle)
         await self.step_index.write(self.runner.step_index)
         await self.seq_num.write(self.runner.seq_num - 1)
-        await self.cell_state.write(halfcell_state(self.cell))
+        await self.cell_state.write(self.cell.packed_state())
         step = self.runner.step
         if step is not None and step.get("text") != self.step_text.value:
             await self.step_text.write(step["text"][:255])
@@ -250,13 +251,17 @@ class PotentiostatIOC(PVGroup):
 
 def main(argv=None):
     parser = ioc_arguments(PotentiostatIOC.__doc__, "OPR:PSTAT:")
-    parser.add_argument("--material", default="LCO", choices=["LCO", "NMC811"])
+    parser.add_argument("--material", default="LCO", choices=["LCO", "NMC811", "NWO"],
+                        help="NWO: rods of Nb14W3O44 for the widefield microscope (an anode: 1.2-2.8 V)")
     parser.add_argument("--seed", type=int, default=1, help="electrode seed (geometry, heterogeneity)")
     parser.add_argument("--n-agglomerates", type=int, default=8)
     parser.add_argument("--active-mass-mg", type=float, default=3.0)
     args = parser.parse_args(argv)
-    electrode = build_electrode(seed=args.seed, material=args.material, n_agglomerates=args.n_agglomerates)
-    cell = HalfCell(electrode, active_mass_kg=args.active_mass_mg * 1e-6, seed=args.seed)
+    if args.material == "NWO":
+        cell = RodCell(build_rod_electrode(args.seed), active_mass_kg=args.active_mass_mg * 1e-6, seed=args.seed)
+    else:
+        electrode = build_electrode(seed=args.seed, material=args.material, n_agglomerates=args.n_agglomerates)
+        cell = HalfCell(electrode, active_mass_kg=args.active_mass_mg * 1e-6, seed=args.seed)
     serve(PotentiostatIOC(prefix=args.prefix, cell=cell), args.interface, args.verbose)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from .protocol import ConstantCurrent, iterate_steps, parse_protocol
 from .validation import PlanParameterError, check_number
 
-MATERIALS = ("LCO", "NMC811")
+MATERIALS = ("LCO", "NMC811", "NWO")
 
 # The virtual cell of the simulator (ioc.cell): what a user would write on the cell's label.
 SIMULATED_SAMPLE = {
@@ -18,6 +18,18 @@ SIMULATED_SAMPLE = {
     "refractive_index": 2.2,        # pristine particle at 820 nm
     "electrode": {"active_mass_mg": 3.0, "active_mass_fraction": 0.2, "thickness_um": 100.0,
                   "loading_mg_cm2": 2.65, "area_cm2": 1.13, "binder": "PTFE", "conductive_additive": "carbon black"},
+    "electrolyte": {"name": "LP30", "salt": "LiPF6", "salt_m": 1.0, "solvent": "EC:DMC 1:1 v/v",
+                    "refractive_index": 1.42},
+    "counter_electrode": "Li metal",
+}
+
+# The virtual NWO cell of the widefield microscope (seed 004 Methods: rods, 20 % in carbon + PTFE).
+SIMULATED_NWO_SAMPLE = {
+    "name": "virtual-NWO-halfcell",
+    "material": "NWO",
+    "formula": "Nb14W3O44",
+    "electrode": {"active_mass_mg": 3.0, "active_mass_fraction": 0.2, "thickness_um": 170.0, "area_cm2": 0.196,
+                  "binder": "PTFE", "conductive_additive": "Super P carbon", "morphology": "rods ~20 x 3.5 um"},
     "electrolyte": {"name": "LP30", "salt": "LiPF6", "salt_m": 1.0, "solvent": "EC:DMC 1:1 v/v",
                     "refractive_index": 1.42},
     "counter_electrode": "Li metal",

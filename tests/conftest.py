@@ -8,9 +8,16 @@ from operando.engine.config import Config, apply_ca_environment
 # A port block per test session (pid-derived) so parallel runs on one host do not collide.
 _BASE = 20000 + (os.getpid() % 1000) * 12
 TEST_CONFIG = Config(ca_base_port=_BASE, tiled_port=_BASE + 11)
-apply_ca_environment(TEST_CONFIG)
+# The widefield instrument (its own IOCs, potentiostat and Tiled server) on a second port block.
+WIDEFIELD_CONFIG = Config(ca_base_port=_BASE + 12000, tiled_port=_BASE + 12011, material="NWO")
+apply_ca_environment(TEST_CONFIG, also=(WIDEFIELD_CONFIG,))
 
 
 @pytest.fixture(scope="session")
 def test_config(tmp_path_factory):
     return TEST_CONFIG.with_home(tmp_path_factory.mktemp("operando-home"))
+
+
+@pytest.fixture(scope="session")
+def widefield_config(tmp_path_factory):
+    return WIDEFIELD_CONFIG.with_home(tmp_path_factory.mktemp("operando-widefield-home"))

@@ -235,6 +235,12 @@ class HalfCell:
         """Open circuit for dt_s; returns the voltage (V)."""
         return self.step_current(0.0, dt_s)
 
+    def packed_state(self):
+        """What the potentiostat publishes for the imaging IOCs (ioc.cell.state)."""
+        from .state import halfcell_state
+
+        return halfcell_state(self)
+
     # --- what the microscope sees --------------------------------------------------------
     def mean_x(self) -> np.ndarray:
         return self.solid.mean_x()

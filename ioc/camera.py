@@ -21,7 +21,7 @@ from caproto.asyncio.client import Context
 from caproto.server import PVGroup, pvproperty
 
 from .cell.rod_state import RodCellState, unpack_rod_state
-from .cell.rod_truth import append_rod_truth, rod_electrode_truth
+from .cell.rod_truth import append_rod_truths, rod_electrode_truth
 from .cell.rods import build_rod_electrode
 from .cell.truth import STATE_TRUTH_SUFFIX, TRUTH_SUFFIX, write_truth
 from .cell.widefield import SENSOR_SHAPE, CameraGrid, WidefieldSample
@@ -31,6 +31,8 @@ from .frame_writer import FrameFileWriter
 log = logging.getLogger(__name__)
 
 DROP_LAG_S = 0.5        # a raw frame later than this behind its slot is dropped (the sensor's buffer)
+FLUSH_EVERY_S = 0.2     # stored frames reach the file (and ArrayCounter) in batches, like a file plugin
+CONDITIONS_EVERY_S = 0.02
 CHANNEL = "image"
 
 
@@ -123,14 +125,22 @@ class CameraIOC(PVGroup):
                         rod_electrode_truth(self.sample.electrode, grid.pixel_um))
         return self._writer
 
-    def _store(self, grid, frames, records, state):
-        """Average raw frames into one stored frame and append it (runs in a worker thread)."""
-        image = np.rint(np.mean(frames, axis=0)).astype(np.uint16)
+    def _store(self, grid, pending):
+        """Append stored frames [(image, records, state)] to the file in one go (a worker thread)."""
         writer = self._writer_for(grid)
-        writer.append({CHANNEL: image}, records)
-        append_rod_truth(writer.path.with_name(writer.path.name + STATE_TRUTH_SUFFIX), writer.frames_written - 1,
-                         state, self.sample.electrode)
+        first = writer.frames_written
+        writer.append_many([({CHANNEL: image}, records) for image, records, _ in pending])
+        append_rod_truths(writer.path.with_name(writer.path.name + STATE_TRUTH_SUFFIX),
+                          [(first + k, state) for k, (_, _, state) in enumerate(pending)], self.sample.electrode)
         return writer.frames_written
+
+    async def _flush(self, loop, grid, pending, t0, raw):
+        count = await loop.run_in_executor(None, functools.partial(self._store, grid, list(pending)))
+        pending.clear()
+        await self.full_file_name.write(str(self._writer.path))
+        await self.array_counter.write(count)
+        await self.raw_counter.write(raw)
+        await self.frame_rate.write(raw / max(time.monotonic() - t0, 1e-9))
 
     async def _acquire(self):
         loop = asyncio.get_running_loop()
@@ -144,6 +154,7 @@ class CameraIOC(PVGroup):
         t0 = time.monotonic()
         epoch0 = time.time() - t0
         group, group_t, group_cell, group_first = [], [], [], 0
+        pending, last_flush, conditions, conditions_t = [], time.monotonic(), None, -1.0
         try:
             while not self._stop and (n_store == 0 or stored < n_store):
                 slot = t0 + raw * period
@@ -155,27 +166,29 @@ class CameraIOC(PVGroup):
                     dropped += 1
                     await self.dropped.write(dropped)
                     continue
-                level, focus, state = await self._conditions()
-                frame = await loop.run_in_executor(None, functools.partial(
-                    self.sample.frame, grid, state, exposure, level, self.rng, focus))
+                if time.monotonic() - conditions_t >= CONDITIONS_EVERY_S:    # LED, focus, cell at <= 50 Hz
+                    conditions, conditions_t = await self._conditions(), time.monotonic()
+                level, focus, state = conditions
+                frame = self.sample.frame(grid, state, exposure, level, self.rng, focus)
                 if not group:
                     group_first = raw
                 group.append(frame)
                 group_t.append(epoch0 + slot + 0.5 * exposure)
                 group_cell.append(state.time_s)
                 raw += 1
-                await self.raw_counter.write(raw)
                 if len(group) == m:
                     records = {"frame_number": stored, "first_raw_frame": group_first,
                                "timestamp": float(np.mean(group_t)), "cell_time_s": float(np.mean(group_cell)),
                                "exposure_s": exposure, "n_summed": m, "led_level": level, "focus_error_nm": focus}
-                    count = await loop.run_in_executor(None, functools.partial(self._store, grid, group, records,
-                                                                               state))
+                    image = group[0] if m == 1 else np.rint(np.mean(group, axis=0)).astype(np.uint16)
+                    pending.append((image, records, state))
                     stored += 1
                     group, group_t, group_cell = [], [], []
-                    await self.full_file_name.write(str(self._writer.path))
-                    await self.array_counter.write(count)
-                    await self.frame_rate.write(raw / max(time.monotonic() - t0, 1e-9))
+                if pending and time.monotonic() - last_flush >= FLUSH_EVERY_S:
+                    await self._flush(loop, grid, pending, t0, raw)
+                    last_flush = time.monotonic()
+            if pending:
+                await self._flush(loop, grid, pending, t0, raw)
             await self.status.write(f"acquired {stored} frame(s) from {raw} raw, {dropped} dropped")
         except Exception as exc:
             log.exception("acquisition failed")

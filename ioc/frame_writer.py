@@ -41,33 +41,43 @@ class FrameFileWriter:
 
     def append(self, frames: dict[str, np.ndarray], attrs: dict[str, float]) -> dict[str, str]:
         """Write one frame per channel; return their SHA-256 checksums."""
-        sums = {}
+        return self.append_many([(frames, attrs)])[-1]
+
+    def append_many(self, items: list[tuple[dict[str, np.ndarray], dict[str, float]]]) -> list[dict[str, str]]:
+        """Write several frames per channel, with their per-frame records, in one block (one file
+        open, as a file plugin flushing every N frames); return their SHA-256 checksums."""
+        if not items:
+            return []
+        n0, k = self.frames_written, len(items)
+        sums = [{} for _ in items]
         with h5py.File(self.path, "a") as f:
-            for channel, frame in frames.items():
+            for channel in items[0][0]:
+                block = np.stack([frames[channel] for frames, _ in items])
                 name = dataset_path(channel)
                 if name not in f:
-                    ny, nx = frame.shape
+                    _, ny, nx = block.shape
                     f.create_dataset(name, shape=(0, ny, nx), maxshape=(None, ny, nx),
-                                     chunks=(1, ny, nx), dtype=frame.dtype)
+                                     chunks=(1, ny, nx), dtype=block.dtype)
                     f.create_dataset(f"/entry/{channel}/sha256", shape=(0,), maxshape=(None,),
                                      dtype=h5py.string_dtype())
                 ds = f[name]
-                if ds.shape[0] != self.frames_written:
-                    raise RuntimeError(f"{name} holds {ds.shape[0]} frames, expected {self.frames_written}")
-                ds.resize(self.frames_written + 1, axis=0)
-                ds[self.frames_written] = frame
-                sums[channel] = frame_sha256(frame)
+                if ds.shape[0] != n0:
+                    raise RuntimeError(f"{name} holds {ds.shape[0]} frames, expected {n0}")
+                ds.resize(n0 + k, axis=0)
+                ds[n0:n0 + k] = block
+                for j, frame in enumerate(block):
+                    sums[j][channel] = frame_sha256(frame)
                 cs = f[f"/entry/{channel}/sha256"]
-                cs.resize(self.frames_written + 1, axis=0)
-                cs[self.frames_written] = sums[channel]
-            for key, value in attrs.items():
+                cs.resize(n0 + k, axis=0)
+                cs[n0:n0 + k] = [s[channel] for s in sums]
+            for key in items[0][1]:
                 name = f"/entry/instrument/{key}"
                 if name not in f:
                     f.create_dataset(name, shape=(0,), maxshape=(None,), dtype="f8")
                 d = f[name]
-                d.resize(self.frames_written + 1, axis=0)
-                d[self.frames_written] = value
-        self.frames_written += 1
+                d.resize(n0 + k, axis=0)
+                d[n0:n0 + k] = [attrs[key] for _, attrs in items]
+        self.frames_written += k
         return sums
 
     def truncate(self, n: int) -> None:

@@ -8,8 +8,9 @@ from operando.engine.config import Config, apply_ca_environment
 # A port block per test session (pid-derived) so parallel runs on one host do not collide.
 _BASE = 20000 + (os.getpid() % 1000) * 12
 TEST_CONFIG = Config(ca_base_port=_BASE, tiled_port=_BASE + 11)
-# The widefield instrument (its own IOCs, potentiostat and Tiled server) on a second port block.
-WIDEFIELD_CONFIG = Config(ca_base_port=_BASE + 12000, tiled_port=_BASE + 12011, material="NWO")
+# The widefield instrument (its own IOCs, potentiostat and Tiled server) on a second port block and
+# PV prefix (a client searching both blocks must not find two potentiostats under one name).
+WIDEFIELD_CONFIG = Config(ca_base_port=_BASE + 12000, tiled_port=_BASE + 12011, material="NWO", pv_prefix="OPW:")
 apply_ca_environment(TEST_CONFIG, also=(WIDEFIELD_CONFIG,))
 
 

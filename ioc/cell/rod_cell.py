@@ -169,6 +169,8 @@ class RodCell:
 
     # --- stepping -------------------------------------------------------------------------
     MAX_NODE_CHANGE = 0.03
+    MAX_STEP_S = 0.05
+    MAX_REST_STEP_S = 1.0
     MAX_POTENTIAL_CHANGE_V = 0.5
     NEWTON_TOLERANCE_V = 5e-4
     NEWTON_ITERATIONS = 6
@@ -342,12 +344,22 @@ class RodCell:
         self.cracks = [Crack(**vars(c)) for c in cracks]
         self.reading = CellReading(reading.time_s, reading.current_a, reading.voltage_v, reading.charge_c)
 
+    def _substeps(self, dt_s: float, limit_s: float):
+        n = max(1, int(np.ceil(dt_s / limit_s - 1e-9)))
+        return [dt_s / n] * n
+
     def step_current(self, current_a: float, dt_s: float) -> float:
-        self._advance(dt_s, current_a=current_a)
+        """Pass current_a (A, charging positive) for dt_s (s); returns the cell voltage (V). Steps of
+        at most MAX_STEP_S under current (front velocities converge within 2 % there)."""
+        for dt in self._substeps(dt_s, self.MAX_STEP_S if current_a else self.MAX_REST_STEP_S):
+            self._advance(dt, current_a=current_a)
         return self.reading.voltage_v
 
     def step_voltage(self, voltage_v: float, dt_s: float) -> float:
-        return self._advance(dt_s, voltage_v=voltage_v)
+        """Hold voltage_v (V) for dt_s (s); returns the current (A)."""
+        for dt in self._substeps(dt_s, self.MAX_STEP_S):
+            current = self._advance(dt, voltage_v=voltage_v)
+        return current
 
     def rest(self, dt_s: float) -> float:
         return self.step_current(0.0, dt_s)

@@ -22,33 +22,41 @@ def rod_electrode_truth(electrode: RodElectrode, pixel_um: float) -> dict:
 
 
 def append_rod_truth(path: Path, frame: int, state: RodCellState, electrode: RodElectrode) -> None:
+    append_rod_truths(path, [(frame, state)], electrode)
+
+
+def append_rod_truths(path: Path, items, electrode: RodElectrode) -> None:
+    """Record consecutive (frame, RodCellState) pairs in one block."""
     import h5py
 
+    if not items:
+        return
+    first = items[0][0]
+    states = [state for _, state in items]
+    columns = {"cell_time_s": [s.time_s for s in states], "electrode_x": [s.electrode_x for s in states]}
+    for rod in electrode.rods:
+        rs = [s.rods.get(rod.label) for s in states]
+        if any(r is None for r in rs):
+            continue
+        g = f"rod_{rod.label}"
+        columns[f"{g}/x"] = [r.x for r in rs]
+        columns[f"{g}/connected"] = [np.asarray(r.connected, dtype=float) for r in rs]
+        columns[f"{g}/mean_x"] = [r.mean_x for r in rs]
+        columns[f"{g}/length_um"] = [r.length_um(rod.length_um) for r in rs]
+        columns[f"{g}/current_a"] = [r.current_a for r in rs]
+        cracks = np.full((len(rs), MAX_CRACKS, 4), np.nan)
+        for j, r in enumerate(rs):
+            for k, c in enumerate(r.cracks[:MAX_CRACKS]):
+                cracks[j, k] = (c.face, c.progress, c.gap_um, c.start_time_s)
+        columns[f"{g}/cracks"] = cracks
     with h5py.File(path, "a") as f:
-        def append(name, value, shape=()):
+        for name, values in columns.items():
+            block = np.asarray(values, dtype=float)
             if name not in f:
-                f.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype="f8")
+                f.create_dataset(name, shape=(0, *block.shape[1:]), maxshape=(None, *block.shape[1:]), dtype="f8")
             d = f[name]
-            if d.shape[0] < frame + 1:
-                d.resize(frame + 1, axis=0)
-            d[frame] = value
-
-        append("cell_time_s", state.time_s)
-        append("electrode_x", state.electrode_x)
-        for rod in electrode.rods:
-            s = state.rods.get(rod.label)
-            if s is None:
-                continue
-            g = f"rod_{rod.label}"
-            append(f"{g}/x", s.x, (s.x.size,))
-            append(f"{g}/connected", np.asarray(s.connected, dtype=float), (s.x.size,))
-            append(f"{g}/mean_x", s.mean_x)
-            append(f"{g}/length_um", s.length_um(rod.length_um))
-            append(f"{g}/current_a", s.current_a)
-            cracks = np.full((MAX_CRACKS, 4), np.nan)
-            for k, c in enumerate(s.cracks[:MAX_CRACKS]):
-                cracks[k] = (c.face, c.progress, c.gap_um, c.start_time_s)
-            append(f"{g}/cracks", cracks, (MAX_CRACKS, 4))
+            d.resize(first + len(block), axis=0)
+            d[first:first + len(block)] = block
 
 
 def read_rod_truth(path: Path) -> dict:

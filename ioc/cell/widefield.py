@@ -141,6 +141,7 @@ class WidefieldSample:
         """A camera frame (uint16 counts): binned pixels sum their electrons; shot and read noise."""
         electrons = (self.expected(grid, state, focus_error_nm) * ELECTRONS_PER_MS * exposure_s * 1e3
                      * led_power * grid.binning ** 2)
-        noisy = electrons + np.sqrt(electrons) * rng.standard_normal(electrons.shape) \
-            + READ_NOISE_E * grid.binning * rng.standard_normal(electrons.shape)
+        # Shot noise (Gaussian limit: > 100 electrons everywhere lit) and read noise, one draw.
+        sigma = np.sqrt(electrons + (READ_NOISE_E * grid.binning) ** 2)
+        noisy = electrons + sigma * rng.standard_normal(electrons.shape, dtype=np.float32)
         return np.clip(np.rint(noisy), 0, FULL_SCALE).astype(np.uint16)

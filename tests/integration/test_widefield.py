@@ -1,0 +1,162 @@
+"""The widefield microscope end to end: camera, LED, focus lock and an NWO rod cell over Channel
+Access, frames in Tiled as external HDF5; analysis from the stored run against the truth sidecar."""
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+
+from operando.analysis import rods as R
+from operando.analysis.widefield_live import WidefieldAnalysis
+from operando.engine.instrument import simulated_widefield
+from operando.engine.session import make_run_engine
+from operando.engine.tiled_server import runs_container
+from operando.ioc.cell.rod_truth import read_rod_truth
+from operando.ioc.cell.truth import STATE_TRUTH_SUFFIX, read_truth
+from operando.ioc.cell.rod_state import RodCrack, RodState
+from operando.plans.cycling import run_protocol
+from operando.plans.validation import PlanParameterError
+from operando.plans.widefield import cycling_widefield, widefield_timeseries
+
+
+@pytest.fixture(scope="module")
+def widefield(widefield_config):
+    with simulated_widefield(widefield_config) as (scope, pstat, client, procs):
+        RE, writer = make_run_engine(widefield_config, client)
+        yield {"scope": scope, "pstat": pstat, "client": client, "RE": RE, "writer": writer}
+    for p in procs:
+        assert not p.alive(), f"{p.name} (pid {p.pid}) still running after teardown"
+
+
+def stored_run(widefield, uid):
+    widefield["writer"].flush()
+    return runs_container(widefield["client"])[uid]
+
+
+def frame_file(run):
+    for name, doc in run.documents():
+        if name == "stream_resource" and doc["data_key"].endswith("_image"):
+            return urlparse(doc["uri"]).path
+    raise AssertionError("no image stream resource")
+
+
+def truth_front_velocities(truth, label, length_um, times):
+    """Front velocity (um/s) from each end in the truth: where x first falls below x_start + 0.005."""
+    xs = truth["rods"][label]["x"]
+    x0 = float(np.median(xs[0]))
+    dl = length_um / xs.shape[1]
+    out = []
+    for rows in (xs, xs[:, ::-1]):
+        depth = np.array([np.argmax(r < x0 + 0.005) * dl if (r < x0 + 0.005).any() else np.nan for r in rows])
+        ok = np.isfinite(depth) & (depth > 1.0) & (depth < length_um / 2 - 1.0)
+        out.append(np.polyfit(times[ok], depth[ok], 1)[0])
+    return sorted(out)
+
+
+def test_fast_lithiation_fronts_and_elongation_from_the_stored_run(widefield):
+    """5C lithiation of the fresh cell (x = 0.08, as after a 2.8 V hold): fronts from both ends
+    of the 20.4 um rod and every rod's elongation, measured from the frames in Tiled."""
+    scope, pstat = widefield["scope"], widefield["pstat"]
+    (uid,) = widefield["RE"](cycling_widefield(scope, pstat, "Discharge at 5C for 35 seconds", frame_rate_hz=10,
+                                               temporal_binning=2, roi=(400, 0, 1100, 1200), accel=1,
+                                               sample_rate_hz=10))
+    run = stored_run(widefield, uid)
+    assert run.metadata["start"]["material"] == "NWO"
+    wf = run["widefield"]
+    numbers = np.asarray(wf["widefield_camera_frame_number"].read())
+    assert np.array_equal(numbers, np.arange(numbers.size)) and numbers.size >= 150
+    images = np.asarray(wf["widefield_camera_image"].read())
+    cell_t = np.asarray(wf["widefield_camera_cell_time_s"].read())
+    pixel_um = run.metadata["start"]["pixel_size_um"]
+    path = frame_file(run)
+    truth = read_rod_truth(path + STATE_TRUTH_SUFFIX)
+    geometry = {r["label"]: r for r in read_truth(path + ".truth.json")["rods"]}
+    rods = R.segment_rods(images[0])
+    assert len(rods) == 2
+    for rod, label in zip(rods, (1, 2)):                 # rod 1 lies left of rod 2
+        lengths = np.array([R.rod_length_um(f, rod, pixel_um) for f in images])
+        true = truth["rods"][label]["length_um"]
+        elongation, true_elongation = lengths / lengths[0] - 1.0, true / true[0] - 1.0
+        assert np.max(np.abs(elongation - true_elongation)) < 0.003      # 0.3 percentage points
+        assert true_elongation[-1] > 0.002
+    # Fronts of the 20.4 um rod (both ends active) during the first ~20 s.
+    rod = rods[0]
+    s_px, first = R.axial_profile(images[0], rod)
+    profiles = np.array([R.axial_profile(f, rod)[1] for f in images])
+    t_mid, kymograph = R.differential_linecuts(profiles, cell_t, lag=2)
+    a, b = R.end_positions(s_px, first)
+    depth = R.front_positions(kymograph, s_px * pixel_um, (a * pixel_um, b * pixel_um))
+    fronts = sorted(R.fit_front(t_mid, depth[:, e], e, 0.5 * (b - a) * pixel_um).velocity_um_s for e in (0, 1))
+    t0 = truth["cell_time_s"]
+    true_fronts = truth_front_velocities(truth, 1, geometry[1]["length_um"], t0)
+    for measured, true_v in zip(fronts, true_fronts):
+        assert measured == pytest.approx(true_v, rel=0.15)
+    assert 0.3 < true_fronts[0] < 0.9                       # seed: 0.58 um/s at 5C
+
+
+def test_camera_at_100_hz_for_60_s_loses_no_frame(widefield):
+    scope = widefield["scope"]
+    (uid,) = widefield["RE"](widefield_timeseries(scope, num_frames=6000, frame_rate_hz=100, exposure_s=0.005,
+                                                  binning=1, roi=(832, 472, 256, 256), collect_every_s=2.0))
+    run = stored_run(widefield, uid)
+    wf = run["widefield"]
+    numbers = np.asarray(wf["widefield_camera_frame_number"].read())
+    raw = np.asarray(wf["widefield_camera_first_raw_frame"].read())
+    stamps = np.asarray(wf["widefield_camera_timestamp"].read())
+    assert np.array_equal(numbers, np.arange(6000))
+    assert np.array_equal(raw, np.arange(6000))                # no raw frame dropped either
+    assert int(scope.camera.dropped_frames.get()) == 0
+    assert np.median(np.diff(stamps)) == pytest.approx(0.01, rel=0.02)
+    assert stamps[-1] - stamps[0] == pytest.approx(59.99, abs=0.05)
+    assert wf["widefield_camera_image"].shape == (6000, 256, 256)
+
+
+def test_bad_camera_settings_are_refused_before_anything_moves(widefield):
+    scope = widefield["scope"]
+    before = scope.camera.exposure_s.get()
+    for kwargs, name in (({"frame_rate_hz": 200}, "frame_rate_hz"), ({"binning": 8}, "binning"),
+                         ({"exposure_s": 0.6, "frame_rate_hz": 2}, "exposure_s"),
+                         ({"roi": (0, 0, 4000, 100)}, "size_x"), ({"temporal_binning": 0}, "temporal_binning")):
+        with pytest.raises(PlanParameterError, match=name):
+            list(widefield_timeseries(scope, **kwargs))
+    assert scope.camera.exposure_s.get() == before
+
+
+def test_cracks_from_fast_delithiation_live_and_replayed(widefield):
+    """Lithiate at 2C to x ~ 0.7, rest, delithiate at 5C to 2.8 V while imaging (seed Fig. 4): each
+    crack's time within 2 frames, position within 0.5 um, velocity within 15 %, the fragment cut off
+    flagged; the live analysis and its replay from Tiled agree."""
+    scope, pstat, RE = widefield["scope"], widefield["pstat"], widefield["RE"]
+    RE(run_protocol(pstat, "Discharge at 2C for 1150 seconds\nRest for 5 minutes", accel=50, sample_rate_hz=2))
+    live = WidefieldAnalysis()
+    token = RE.subscribe(live)
+    try:
+        (uid,) = RE(cycling_widefield(scope, pstat, "Charge at 5C until 2.8 V", frame_rate_hz=10,
+                                      roi=(610, 250, 700, 700), accel=8, sample_rate_hz=10))
+    finally:
+        RE.unsubscribe(token)
+    run = stored_run(widefield, uid)
+    replay = WidefieldAnalysis()
+    for name, doc in run.documents():
+        replay(name, doc)
+    assert replay.cracks == live.cracks and replay.rows == live.rows
+    truth = read_rod_truth(frame_file(run) + STATE_TRUTH_SUFFIX)
+    geometry = {r["label"]: r for r in read_truth(frame_file(run) + ".truth.json")["rods"]}
+    frame_s = float(np.median(np.diff(truth["cell_time_s"])))
+    found = 0
+    for label, rod in truth["rods"].items():
+        last = rod["cracks"][-1]
+        cracks = [c for c in last if np.isfinite(c[0])]
+        measured = [c for c in live.cracks if c["rod"] == label]
+        assert len(measured) == len(cracks)
+        for (face, progress, gap, start), m in zip(cracks, measured):
+            found += 1
+            assert m["time_s"] == pytest.approx(start, abs=2 * frame_s)
+            k = int(np.argmin(np.abs(truth["cell_time_s"] - m["time_s"])))
+            state = RodState(label, rod["x"][k], rod["connected"][k] > 0.5, (RodCrack(int(face), 0.0, 0.0, start),))
+            centres = state.node_centres_um(geometry[label]["length_um"])
+            half = state.length_um(geometry[label]["length_um"]) / 2
+            from_end0 = 0.5 * (centres[int(face)] + centres[int(face) + 1]) + half
+            assert min(abs(m["position_um"] - from_end0), abs(m["position_um"] - (2 * half - from_end0))) < 0.5
+            assert m["velocity_nm_s"] == pytest.approx(190.0, rel=0.15)
+            assert m["disconnected"] == bool(rod["connected"][-1].min() < 0.5)
+    assert found >= 1

@@ -69,6 +69,7 @@ class WidefieldAnalysis(DocumentRouter):
         self.fronts: list[dict] = []
         self.cracks: list[dict] = []
         self.kymographs: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.ends_px: dict[int, tuple[float, float]] = {}
         self._frames_seen = 0
         md = {"raw_uid": doc["uid"], "analysis": "widefield", "analysis_version": ANALYSIS_VERSION,
               "plan_name": "widefield_analysis", "raw_plan_name": doc.get("plan_name"),
@@ -146,6 +147,7 @@ class WidefieldAnalysis(DocumentRouter):
             profiles = np.asarray(self.profiles[rod.label])
             t_mid, kym = R.differential_linecuts(profiles, times, self.lag)
             a, b = R.end_positions(self.positions_px[rod.label], profiles[0])
+            self.ends_px[rod.label] = (a, b)
             ends = (a * self.pixel_um, b * self.pixel_um)
             self.kymographs[rod.label] = (t_mid, s_um, kym)
             depth = R.front_positions(kym, s_um, ends)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from .config import Config, ca_environment
-from .processes import IOC_PARTS
+from .processes import IOC_PARTS, WIDEFIELD_PARTS
 
 
 def _config(args) -> Config:
@@ -24,15 +24,21 @@ def _interrupt(signum, frame):
 
 def cmd_ioc(args) -> int:
     config = _config(args)
-    if args.part == "all":
+    if args.part in ("all", "widefield"):
+        from dataclasses import replace
+
         from .processes import start_iocs, stop_all
+
+        parts = IOC_PARTS if args.part == "all" else WIDEFIELD_PARTS
+        if args.part == "widefield":
+            config = replace(config, material="NWO")
 
         signal.signal(signal.SIGTERM, _interrupt)     # SIGTERM stops the children like Ctrl-C
         procs = []
         try:
-            procs = start_iocs(config, log_dir=config.home / "logs")
+            procs = start_iocs(config, parts=parts, log_dir=config.home / "logs")
             print("IOCs running: " + ", ".join(f"{p.name} (pid {p.pid})" for p in procs), flush=True)
-            ports = sorted(config.ioc_port(p) for p in IOC_PARTS)
+            ports = sorted(config.ioc_port(p) for p in parts)
             print(f"Channel Access on 127.0.0.1, ports {ports[0]}-{ports[-1]}; "
                   "Ctrl-C stops them.", flush=True)
             while True:
@@ -93,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--home", type=Path, help="data and state directory (default $OPERANDO_HOME or ~/.operando)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("ioc", help="run a simulated IOC (one process per instrument part)")
-    p.add_argument("part", choices=list(IOC_PARTS) + ["all"])
+    p.add_argument("part", choices=sorted(set(IOC_PARTS) | set(WIDEFIELD_PARTS)) + ["all", "widefield"],
+                   help="one part; all: the confocal microscope and potentiostat (LCO cell); widefield: camera, "
+                        "LED, focus lock and potentiostat (NWO rod cell)")
     p.add_argument("extra", nargs=argparse.REMAINDER, help="options passed to the IOC")
     p.set_defaults(func=cmd_ioc)
     p = sub.add_parser("serve", help="run the Tiled server (SQLite catalog, API key, 127.0.0.1)")

@@ -10,7 +10,8 @@ run through the same analysis. 3) Centres the field on an agglomerate that analy
 sweeps four wavelengths at its surface and 1 um inside through a C/2 charge and a 1C discharge
 (seed Fig. 1b). 4) Charges again with 1020 nm pulsed stacks and maps the salt above the
 electrode from its 2PEF. 5) Restarts the instrument on an NMC811 electrode and charges it at
-1C to 4.3 V (its agglomerates shrink).
+1C to 4.3 V (its agglomerates shrink). 6) Starts the widefield microscope on an NWO rod electrode
+and cycles it fast (seed 004: fronts at 5C, cracks on 5C delithiation; engine.demo_widefield).
 Ends with the table of measured against true values (demo-output/summary.json) and the figures.
 Stops everything it started.
 """
@@ -115,6 +116,9 @@ def run_demo(config: Config, timing: str = "realistic", out_dir: Path = OUTPUT) 
             checks += _spectral_experiment(scope, pstat, RE, writer, client, analysis, out_dir)
             checks += _electrolyte_experiment(config, scope, pstat, RE, writer, client, out_dir)
     checks += _nmc_experiment(replace(config, material="NMC811"), out_dir)
+    from .demo_widefield import nwo_experiment
+
+    checks += nwo_experiment(config, out_dir)
     write_summary(checks, out_dir)
     print(f"\ndemo finished in {time.monotonic() - t0:.1f} s; all processes stopped; figures in {out_dir}/")
     return 0 if all(c.passed for c in checks if c.name in ESSENTIAL) else 1
@@ -122,7 +126,8 @@ def run_demo(config: Config, timing: str = "realistic", out_dir: Path = OUTPUT) 
 
 # Checks the demo's exit status depends on (the plumbing); the science checks are reported.
 ESSENTIAL = ("pristine stack read back byte-identical", "telemetry contiguous", "stacks inside the protocol",
-             "replayed analysis identical to live")
+             "replayed analysis identical to live", "NWO frames contiguous (5C lithiation)",
+             "NWO frames contiguous (5C delithiation)", "NWO replayed analysis identical to live")
 
 
 @contextmanager

@@ -34,6 +34,9 @@ CRACK_STRAIN = 0.0060         # c-strain difference across one rod width that st
 CRACK_SPEED_M_S = 190e-9      # crack propagation across the rod (seed Fig. 4f: 187 +- 4 nm/s)
 GAP_DISCONNECT_UM = 0.3       # crack opening that breaks the electronic path between fragments
 IMAGED_NODE_UM = 0.1
+STEP_C_RATE_S = 0.25          # longest step under current, times 1 / C-rate (s)
+MAX_REST_STEP_S = 10.0        # at open circuit (implicit: stable; relaxation is slow)
+MAX_HOLD_STEP_S = 0.05        # under a voltage hold (the current can be large at its start)
 BULK_NODE_UM = 0.25
 
 
@@ -169,8 +172,6 @@ class RodCell:
 
     # --- stepping -------------------------------------------------------------------------
     MAX_NODE_CHANGE = 0.03
-    MAX_STEP_S = 0.05
-    MAX_REST_STEP_S = 1.0
     MAX_POTENTIAL_CHANGE_V = 0.5
     NEWTON_TOLERANCE_V = 5e-4
     NEWTON_ITERATIONS = 6
@@ -350,14 +351,16 @@ class RodCell:
 
     def step_current(self, current_a: float, dt_s: float) -> float:
         """Pass current_a (A, charging positive) for dt_s (s); returns the cell voltage (V). Steps of
-        at most MAX_STEP_S under current (front velocities converge within 2 % there)."""
-        for dt in self._substeps(dt_s, self.MAX_STEP_S if current_a else self.MAX_REST_STEP_S):
+        at most STEP_C_RATE_S / C-rate (0.05 s at 5C: front velocities converge within 2 %)."""
+        c_rate = abs(current_a) / self.capacity_ah
+        limit = min(STEP_C_RATE_S / c_rate, MAX_REST_STEP_S) if c_rate > 0 else MAX_REST_STEP_S
+        for dt in self._substeps(dt_s, limit):
             self._advance(dt, current_a=current_a)
         return self.reading.voltage_v
 
     def step_voltage(self, voltage_v: float, dt_s: float) -> float:
         """Hold voltage_v (V) for dt_s (s); returns the current (A)."""
-        for dt in self._substeps(dt_s, self.MAX_STEP_S):
+        for dt in self._substeps(dt_s, MAX_HOLD_STEP_S):
             current = self._advance(dt, voltage_v=voltage_v)
         return current
 

@@ -12,7 +12,7 @@ from operando.engine.session import make_run_engine
 from operando.engine.tiled_server import runs_container
 from operando.ioc.cell.rod_truth import read_rod_truth
 from operando.ioc.cell.truth import STATE_TRUTH_SUFFIX, read_truth
-from operando.ioc.cell.rod_state import RodCrack, RodState
+from operando.engine.demo_widefield import crack_position_error, truth_fronts_um_s
 from operando.plans.cycling import run_protocol
 from operando.plans.validation import PlanParameterError
 from operando.plans.widefield import cycling_widefield, widefield_timeseries
@@ -37,19 +37,6 @@ def frame_file(run):
         if name == "stream_resource" and doc["data_key"].endswith("_image"):
             return urlparse(doc["uri"]).path
     raise AssertionError("no image stream resource")
-
-
-def truth_front_velocities(truth, label, length_um, times):
-    """Front velocity (um/s) from each end in the truth: where x first falls below x_start + 0.005."""
-    xs = truth["rods"][label]["x"]
-    x0 = float(np.median(xs[0]))
-    dl = length_um / xs.shape[1]
-    out = []
-    for rows in (xs, xs[:, ::-1]):
-        depth = np.array([np.argmax(r < x0 + 0.005) * dl if (r < x0 + 0.005).any() else np.nan for r in rows])
-        ok = np.isfinite(depth) & (depth > 1.0) & (depth < length_um / 2 - 1.0)
-        out.append(np.polyfit(times[ok], depth[ok], 1)[0])
-    return sorted(out)
 
 
 def test_fast_lithiation_fronts_and_elongation_from_the_stored_run(widefield):
@@ -86,8 +73,7 @@ def test_fast_lithiation_fronts_and_elongation_from_the_stored_run(widefield):
     a, b = R.end_positions(s_px, first)
     depth = R.front_positions(kymograph, s_px * pixel_um, (a * pixel_um, b * pixel_um))
     fronts = sorted(R.fit_front(t_mid, depth[:, e], e, 0.5 * (b - a) * pixel_um).velocity_um_s for e in (0, 1))
-    t0 = truth["cell_time_s"]
-    true_fronts = truth_front_velocities(truth, 1, geometry[1]["length_um"], t0)
+    true_fronts = sorted(truth_fronts_um_s(truth, 1, geometry[1]["length_um"]))
     for measured, true_v in zip(fronts, true_fronts):
         assert measured == pytest.approx(true_v, rel=0.15)
     assert 0.3 < true_fronts[0] < 0.9                       # seed: 0.58 um/s at 5C
@@ -126,12 +112,12 @@ def test_cracks_from_fast_delithiation_live_and_replayed(widefield):
     crack's time within 2 frames, position within 0.5 um, velocity within 15 %, the fragment cut off
     flagged; the live analysis and its replay from Tiled agree."""
     scope, pstat, RE = widefield["scope"], widefield["pstat"], widefield["RE"]
-    RE(run_protocol(pstat, "Discharge at 2C for 1150 seconds\nRest for 5 minutes", accel=50, sample_rate_hz=2))
+    RE(run_protocol(pstat, "Discharge at 2C for 1150 seconds\nRest for 5 minutes", accel=200, sample_rate_hz=2))
     live = WidefieldAnalysis()
     token = RE.subscribe(live)
     try:
         (uid,) = RE(cycling_widefield(scope, pstat, "Charge at 5C until 2.8 V", frame_rate_hz=10,
-                                      roi=(610, 250, 700, 700), accel=8, sample_rate_hz=10))
+                                      roi=(610, 250, 700, 700), accel=16, sample_rate_hz=10))
     finally:
         RE.unsubscribe(token)
     run = stored_run(widefield, uid)
@@ -151,12 +137,7 @@ def test_cracks_from_fast_delithiation_live_and_replayed(widefield):
         for (face, progress, gap, start), m in zip(cracks, measured):
             found += 1
             assert m["time_s"] == pytest.approx(start, abs=2 * frame_s)
-            k = int(np.argmin(np.abs(truth["cell_time_s"] - m["time_s"])))
-            state = RodState(label, rod["x"][k], rod["connected"][k] > 0.5, (RodCrack(int(face), 0.0, 0.0, start),))
-            centres = state.node_centres_um(geometry[label]["length_um"])
-            half = state.length_um(geometry[label]["length_um"]) / 2
-            from_end0 = 0.5 * (centres[int(face)] + centres[int(face) + 1]) + half
-            assert min(abs(m["position_um"] - from_end0), abs(m["position_um"] - (2 * half - from_end0))) < 0.5
+            assert crack_position_error(truth, geometry, label, m, face) < 0.5
             assert m["velocity_nm_s"] == pytest.approx(190.0, rel=0.15)
             assert m["disconnected"] == bool(rod["connected"][-1].min() < 0.5)
     assert found >= 1

@@ -141,3 +141,33 @@ def test_cracks_from_fast_delithiation_live_and_replayed(widefield):
             assert m["velocity_nm_s"] == pytest.approx(190.0, rel=0.15)
             assert m["disconnected"] == bool(rod["connected"][-1].min() < 0.5)
     assert found >= 1
+
+
+def test_voltage_hold_holds_and_the_focus_lock_holds_focus(widefield):
+    """A 2.8 V hold (before a cycle, seed 004) ends at 2.8 V; the focus lock keeps the error within
+    +-4 nm against an injected drift, which accumulates with the lock off."""
+    import time
+
+    from operando.plans.widefield import voltage_hold
+
+    scope, pstat, RE = widefield["scope"], widefield["pstat"], widefield["RE"]
+    (uid,) = RE(voltage_hold(pstat, 2.8, 120, accel=20, sample_rate_hz=5))
+    telemetry = stored_run(widefield, uid)["potentiostat"].read()
+    assert float(telemetry["pstat_voltage_v"][-1]) == pytest.approx(2.8, abs=0.005)
+    with pytest.raises(PlanParameterError, match="voltage_v"):
+        list(voltage_hold(pstat, 3.5, 60))
+    focus = scope.focus
+    focus.drift_rate_nm_s.set(50.0).wait(5)
+    try:
+        focus.lock.set("On").wait(5)
+        locked = []
+        for _ in range(20):
+            time.sleep(0.05)
+            locked.append(float(focus.error_nm.get(use_monitor=False)))
+        assert max(abs(e) for e in locked) <= 4.0
+        focus.lock.set("Off").wait(5)
+        time.sleep(1.0)
+        assert float(focus.error_nm.get(use_monitor=False)) > 40.0      # ~50 nm/s for 1 s
+    finally:
+        focus.drift_rate_nm_s.set(0.0).wait(5)
+        focus.lock.set("On").wait(5)

@@ -62,3 +62,18 @@ def rod_frame(image: np.ndarray, analysis, path: Path, title: str) -> Path:
     ax.set_title(title, fontsize=9)
     ax.set_axis_off()
     return _save(fig, path)
+
+
+def differential_images(images: list[np.ndarray], labels: list[str], path: Path, title: str) -> Path:
+    """Differential images side by side on one colour scale (seed Fig. 3b)."""
+    fig = _figure(figsize=(3.2 * len(images) + 1, 3.6))
+    axes = fig.subplots(1, len(images))
+    lim = max(float(np.percentile(np.abs(im), 99.5)) for im in images) or 1.0
+    for ax, im, label in zip(np.atleast_1d(axes), images, labels):
+        shown = ax.imshow(im, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax.set_title(label, fontsize=9)
+        ax.set_axis_off()
+    fig.colorbar(shown, ax=list(np.atleast_1d(axes)), label="dI/I per s", shrink=0.8)
+    fig.suptitle(title, fontsize=9)
+    fig.savefig(path, dpi=110)
+    return Path(path)

@@ -61,7 +61,7 @@ DEMO_SAMPLE = {"sample": "virtual LCO electrode #1", "material": "LCO",
 OUTPUT = Path("demo-output")
 
 
-def run_demo(config: Config, timing: str = "realistic", out_dir: Path = OUTPUT) -> int:
+def run_demo(config: Config, timing: str = "fast", out_dir: Path = OUTPUT) -> int:
     from bluesky.callbacks import LiveTable
 
     from operando.analysis import figures
@@ -148,16 +148,23 @@ def _live_run(RE, writer, client, plan, figures_dir=None):
     run goes to Tiled's 'derived'."""
     from operando.analysis.live import ConfocalAnalysis
 
+    return analysed_run(RE, writer, client, plan, lambda sink: ConfocalAnalysis(sink, figures_dir=figures_dir))
+
+
+def analysed_run(RE, writer, client, plan, make_analysis):
+    """Run ``plan`` with ``make_analysis(sink)`` subscribed, its derived run going to Tiled's
+    'derived'; returns (uid, the stored run, the analysis) once everything is stored."""
     from .analyze import DERIVED_CONTAINER
     from .tiled_server import runs_container
 
-    analysis = ConfocalAnalysis(writer.sink(runs_container(client, DERIVED_CONTAINER)), figures_dir=figures_dir)
+    analysis = make_analysis(writer.sink(runs_container(client, DERIVED_CONTAINER)))
     token = RE.subscribe(analysis)
     try:
         (uid,) = RE(plan)
     finally:
         RE.unsubscribe(token)
-    analysis.wait()
+    if hasattr(analysis, "wait"):
+        analysis.wait()
     writer.flush()
     return uid, client["raw"][uid], analysis
 
@@ -402,7 +409,8 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--home", type=Path, default=None)
-    parser.add_argument("--timing", choices=["realistic", "fast"], default="realistic")
+    parser.add_argument("--timing", choices=["realistic", "fast"], default="fast",
+                        help="the pristine stack at the scanner's pace (realistic, ~70 s) or as fast as frames render")
     parser.add_argument("--out", type=Path, default=OUTPUT, help="where summary.json and the figures go")
     args = parser.parse_args(argv)
     config = Config() if args.home is None else Config().with_home(args.home)

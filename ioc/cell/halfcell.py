@@ -44,6 +44,25 @@ class CellReading:
     charge_c: float = 0.0
 
 
+def constrained_potential(phi_it: float, phi_now: float, s0: float, s1: float, current_a, voltage_v,
+                          series_resistance_ohm: float, max_change_v: float) -> tuple[float, bool]:
+    """The electrode potential (V) at which the electrode's linearised current s0 + s1 (phi - phi_it)
+    (A) equals ``current_a`` (galvanostatic), or the cell voltage phi + I R equals ``voltage_v``;
+    and whether it had to be bounded to ``max_change_v`` from ``phi_now``: even the shortest step
+    cannot carry the imposed current (particles full or empty), so the potential moves by its
+    bound and the current is what the particles take, as an instrument at compliance delivers."""
+    if voltage_v is None:
+        d_phi = (current_a - s0) / s1
+    else:
+        r = series_resistance_ohm
+        d_phi = (voltage_v - phi_it - r * s0) / (1.0 + r * s1)
+    phi = phi_it + d_phi
+    limited = abs(phi - phi_now) > max_change_v
+    if limited:
+        phi = phi_now + float(np.clip(phi - phi_now, -max_change_v, max_change_v))
+    return phi, limited
+
+
 class HalfCell:
     """The electrochemistry of the virtual cell; deterministic for a given electrode and seed."""
 
@@ -151,19 +170,8 @@ class HalfCell:
         y, z = sol[..., 0], sol[..., 1]
         s0 = np.dot(self.counts, y[:, n:].sum(axis=1)) * fc
         s1 = np.dot(self.counts, z[:, n:].sum(axis=1)) * fc
-        if voltage_v is None:
-            d_phi = (current_a - s0) / s1
-        else:
-            r = self.series_resistance_ohm
-            d_phi = (voltage_v - phi_it - r * s0) / (1.0 + r * s1)
-        phi = phi_it + d_phi
-        limited = abs(phi - self.phi_v) > self.MAX_POTENTIAL_CHANGE_V
-        if limited:
-            # Even the shortest step cannot carry the imposed current (particles full or empty):
-            # the potential moves by its bound and the current is what the particles take,
-            # as an instrument at its compliance would deliver.
-            phi = self.phi_v + float(np.clip(phi - self.phi_v, -self.MAX_POTENTIAL_CHANGE_V,
-                                             self.MAX_POTENTIAL_CHANGE_V))
+        phi, limited = constrained_potential(phi_it, self.phi_v, s0, s1, current_a, voltage_v,
+                                             self.series_resistance_ohm, self.MAX_POTENTIAL_CHANGE_V)
         new = y + (phi - phi_it) * z
         return new[:, :n], new[:, n:] * fc, phi, limited
 

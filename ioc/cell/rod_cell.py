@@ -24,7 +24,7 @@ import numpy as np
 from scipy.linalg import solve_banded
 
 from . import nwo
-from .halfcell import K_BV, CellReading
+from .halfcell import K_BV, CellReading, constrained_potential
 from .intercalation import FARADAY_C_MOL
 from .rods import RodElectrode
 
@@ -201,16 +201,8 @@ class RodCell:
         weight = self.area_m2[n.rod] * self.counts[n.rod] * area
         s0 = float(np.dot(weight, bv + g_x * (y - x_it)))
         s1 = float(np.dot(weight, g_phi + g_x * z))
-        if voltage_v is None:
-            d_phi = (current_a - s0) / s1
-        else:
-            r = self.series_resistance_ohm
-            d_phi = (voltage_v - phi_it - r * s0) / (1.0 + r * s1)
-        phi = phi_it + d_phi
-        limited = abs(phi - self.phi_v) > self.MAX_POTENTIAL_CHANGE_V
-        if limited:
-            phi = self.phi_v + float(np.clip(phi - self.phi_v, -self.MAX_POTENTIAL_CHANGE_V,
-                                             self.MAX_POTENTIAL_CHANGE_V))
+        phi, limited = constrained_potential(phi_it, self.phi_v, s0, s1, current_a, voltage_v,
+                                             self.series_resistance_ohm, self.MAX_POTENTIAL_CHANGE_V)
         x = y + (phi - phi_it) * z
         return x, phi, bv + g_phi * (phi - phi_it) + g_x * (x - x_it), limited
 

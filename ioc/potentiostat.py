@@ -190,6 +190,7 @@ class PotentiostatIOC(PVGroup):
             raise
         r = self.runner
         self.runner = TechniqueRunner(self.cell, technique, self._interval_s(), first_seq_num=r.seq_num,
+                                      max_substep_s=getattr(self.cell, "TECHNIQUE_SUBSTEP_S", 2.0),
                                       first_step_index=r.step_index + 1, first_cycle=r.cycle)
         self._last_heartbeat = time.monotonic()
         self._technique_active = True

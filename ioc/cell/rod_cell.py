@@ -172,6 +172,9 @@ class RodCell:
 
     # --- stepping -------------------------------------------------------------------------
     MAX_NODE_CHANGE = 0.03
+    # The potentiostat's technique runner may hand this cell steps of up to 10 s (it subdivides
+    # them itself, by C-rate): cut-offs are still met by the runner's undo-and-retry.
+    TECHNIQUE_SUBSTEP_S = 10.0
     MAX_POTENTIAL_CHANGE_V = 0.5
     NEWTON_TOLERANCE_V = 5e-4
     NEWTON_ITERATIONS = 6

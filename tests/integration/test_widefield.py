@@ -21,7 +21,7 @@ from operando.plans.widefield import cycling_widefield, widefield_timeseries
 @pytest.fixture(scope="module")
 def widefield(widefield_config):
     with simulated_widefield(widefield_config) as (scope, pstat, client, procs):
-        RE, writer = make_run_engine(widefield_config, client)
+        RE, writer = make_run_engine(widefield_config, client, batch_size=100)   # long telemetry pages (GITT)
         yield {"scope": scope, "pstat": pstat, "client": client, "RE": RE, "writer": writer}
     for p in procs:
         assert not p.alive(), f"{p.name} (pid {p.pid}) still running after teardown"
@@ -174,25 +174,25 @@ def test_voltage_hold_holds_and_the_focus_lock_holds_focus(widefield):
 
 
 def test_gitt_through_the_potentiostat_recovers_d_of_x(widefield):
-    """A GITT protocol run by the potentiostat on the rod cell (C/10 pulses of 45 min, 2 h rests at
-    20000x), its telemetry read back from Tiled: D(x) within x1.5 of the model's above x = 0.25."""
+    """A GITT protocol run by the potentiostat on the rod cell (C/8 pulses of 40 min, 90 min rests, at
+    4000x, a telemetry sample every 10 s of cell time), read back from Tiled: D(x) within x1.5 of
+    the model's above x = 0.25."""
+    import epics
+
     from operando.analysis import gitt
     from operando.ioc.cell import nwo
     from operando.ioc.cell.rod_state import unpack_rod_state
 
     pstat, RE = widefield["pstat"], widefield["RE"]
-    RE(run_protocol(pstat, "Hold at 2.8 V for 30 minutes\nRest for 2 hours", accel=20000, sample_rate_hz=2))
-    import epics
-
     x_start = unpack_rod_state(epics.caget(pstat.prefix + "CellState_RBV")).electrode_x   # truth: the x axis
-    protocol = "Repeat 10 times {\n  Discharge at C/10 for 45 minutes\n  Rest for 2 hours\n}"
-    (uid,) = RE(run_protocol(pstat, protocol, accel=20000, sample_rate_hz=2))
+    protocol = "Rest for 1 hour\nRepeat 8 times {\n  Discharge at C/8 for 40 minutes\n  Rest for 90 minutes\n}"
+    (uid,) = RE(run_protocol(pstat, protocol, accel=4000, sample_rate_hz=400))
     t = stored_run(widefield, uid)["potentiostat"].read()
     points = gitt.analyse(t["pstat_time_s"], t["pstat_voltage_v"], t["pstat_current_a"],
                           float(pstat.capacity_ah.get()), x_start=x_start, settle_s=10.0)
-    assert len(points) == 10
+    assert len(points) == 8
     x, d = gitt.scale_to_reference(points)
     ratio = d / nwo.diffusivity_m2_s(x)
     usable = x > 0.25
-    assert usable.sum() >= 7
+    assert usable.sum() >= 5
     assert np.all((ratio[usable] > 1 / 1.5) & (ratio[usable] < 1.5)), dict(zip(np.round(x, 3), np.round(ratio, 2)))

@@ -144,16 +144,19 @@ class Front:
 
 
 def front_positions(kymograph: np.ndarray, s_um: np.ndarray, ends_um: tuple[float, float],
-                    sign: float = -1.0, smooth_um: float = 0.3) -> np.ndarray:
+                    sign: float = -1.0, smooth_um: float = 0.3, whole_rod: bool = False) -> np.ndarray:
     """Per row of a differential line-cut, the depth (um from each end) of the strongest change of
-    ``sign`` (-1: darkening) inside the rod's half nearest that end: array (rows, 2)."""
+    ``sign`` (-1: darkening) inside the rod's half nearest that end (``whole_rod``: anywhere in the
+    rod, for a front from a rod's only active end): array (rows, 2)."""
     step = float(np.median(np.diff(s_um)))
     k = np.nan_to_num(kymograph) * sign
     k = ndimage.gaussian_filter1d(k, max(smooth_um / step, 0.5), axis=1)
     mid = 0.5 * (ends_um[0] + ends_um[1])
     out = np.full((k.shape[0], 2), np.nan)
     margin = 0.3
-    for end, (lo, hi) in enumerate(((ends_um[0] + margin, mid), (mid, ends_um[1] - margin))):
+    regions = (((ends_um[0] + margin, ends_um[1] - margin),) * 2 if whole_rod
+               else ((ends_um[0] + margin, mid), (mid, ends_um[1] - margin)))
+    for end, (lo, hi) in enumerate(regions):
         sel = (s_um >= lo) & (s_um <= hi)
         seg = k[:, sel]
         idx = np.argmax(seg, axis=1)
@@ -195,3 +198,24 @@ def front_is_clear(front: Front, min_points: int = 8, max_relative_error: float 
     """A front worth reporting: moving inwards, seen in enough line-cuts, velocity known to 25 %."""
     return (front.velocity_um_s > 0 and front.n_points >= min_points
             and front.error_um_s <= max_relative_error * front.velocity_um_s)
+
+
+def rod_fronts(t_mid: np.ndarray, kymograph: np.ndarray, s_um: np.ndarray, ends_um: tuple[float, float]) -> list[Front]:
+    """The clear fronts entering a rod: from each end within its half; when only one end shows a
+    front (the rod's only active end), it is also followed over the whole rod, and that fit kept
+    where it agrees with the first half's and is more precise."""
+    length = ends_um[1] - ends_um[0]
+    depth = front_positions(kymograph, s_um, ends_um)
+    fits = [fit_front(t_mid, depth[:, end], end, 0.5 * length) for end in (0, 1)]
+    clear = [f is not None and front_is_clear(f) for f in fits]
+    if clear.count(True) == 1:
+        end = clear.index(True)
+        whole = front_positions(kymograph, s_um, ends_um, whole_rod=True)
+        f = fit_front(t_mid, whole[:, end], end, length)
+        half = fits[end]
+        # Followed further only where it stays the same front (velocity within 2 sigma) and is
+        # known better; otherwise the first half's fit stands.
+        if (f is not None and front_is_clear(f) and f.error_um_s < half.error_um_s
+                and abs(f.velocity_um_s - half.velocity_um_s) < 2 * np.hypot(f.error_um_s, half.error_um_s)):
+            fits[end] = f
+    return [f for f, ok in zip(fits, clear) if ok]

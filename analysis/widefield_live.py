@@ -150,11 +150,8 @@ class WidefieldAnalysis(DocumentRouter):
             self.ends_px[rod.label] = (a, b)
             ends = (a * self.pixel_um, b * self.pixel_um)
             self.kymographs[rod.label] = (t_mid, s_um, kym)
-            depth = R.front_positions(kym, s_um, ends)
-            for end in (0, 1):
-                f = R.fit_front(t_mid, depth[:, end], end, 0.5 * (ends[1] - ends[0]))
-                if f is None or not R.front_is_clear(f):
-                    continue
+            for f in R.rod_fronts(t_mid, kym, s_um, ends):
+                end = f.end
                 row = {"rod": rod.label, "end": end, "velocity_nm_s": f.velocity_um_s * 1e3,
                        "velocity_error_nm_s": f.error_um_s * 1e3, "t_start_s": f.t_start_s, "t_end_s": f.t_end_s,
                        "n_points": f.n_points}

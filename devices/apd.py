@@ -26,6 +26,18 @@ def default_data_directory() -> Path:
     return root / datetime.date.today().strftime("%Y/%m/%d")
 
 
+def new_frame_file(device) -> Path:
+    """A new frame file (uuid name) in the device's ``data_directory`` (a path, a callable giving
+    one, or None: today's default folder), created and checked writable before anything is written."""
+    d = device.data_directory
+    d = d() if callable(d) else d
+    directory = Path(d) if d is not None else default_data_directory()
+    directory.mkdir(parents=True, exist_ok=True)
+    if not os.access(directory, os.W_OK):
+        raise PermissionError(f"{device.name}: data directory {directory} is not writable")
+    return directory / f"{uuid.uuid4()}.h5"
+
+
 class ApdChannel(UnitsInDescribe, Device):
     enable = Cpt(EpicsSignal, "Enable", put_complete=True, kind="config")
     checksum = Cpt(EpicsSignalRO, "Checksum_RBV", string=True, kind="normal")
@@ -68,20 +80,12 @@ class ApdController(UnitsInDescribe, Device):
     def data_key(self, channel: str) -> str:
         return f"{self.name}_{channel}"
 
-    def _directory(self) -> Path:
-        d = self.data_directory
-        d = d() if callable(d) else d
-        return Path(d) if d is not None else default_data_directory()
-
     # --- bluesky protocols ----------------------------------------------------
     def stage(self):
         if self.scanner is None:
             raise RuntimeError(f"{self.name}: no scanner attached; it defines the frame shape")
-        directory = self._directory()
-        directory.mkdir(parents=True, exist_ok=True)
-        if not os.access(directory, os.W_OK):
-            raise PermissionError(f"{self.name}: data directory {directory} is not writable")
-        self._file = directory / f"{uuid.uuid4()}.h5"
+        self._file = new_frame_file(self)
+        directory = self._file.parent
         self._stream_resources = {}
         self._emitted_index = 0
         self._frame_shape = self.scanner.frame_shape()

@@ -8,14 +8,13 @@ writes them, so frames and their tags cannot drift apart.
 """
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
 from ophyd import Component as Cpt, Device, EpicsSignal, EpicsSignalRO
 from ophyd.status import DeviceStatus, SubscriptionStatus
 
-from .apd import default_data_directory
+from .apd import new_frame_file
 from .units import UnitsInDescribe
 
 # Per stored frame, beside the image: (dataset under /entry/instrument, units, dtype_numpy).
@@ -64,23 +63,14 @@ class WidefieldCamera(UnitsInDescribe, Device):
         self._resources: dict[str, dict] = {}
         self._emitted = 0
 
-    def _directory(self) -> Path:
-        d = self.data_directory
-        d = d() if callable(d) else d
-        return Path(d) if d is not None else default_data_directory()
-
     def frame_shape(self) -> tuple[int, int]:
         return int(self.array_size_y.get(use_monitor=False)), int(self.array_size_x.get(use_monitor=False))
 
     def stage(self):
-        directory = self._directory()
-        directory.mkdir(parents=True, exist_ok=True)
-        if not os.access(directory, os.W_OK):
-            raise PermissionError(f"{self.name}: data directory {directory} is not writable")
-        self._file = directory / f"{uuid.uuid4()}.h5"
+        self._file = new_frame_file(self)
         self._resources = {}
         self._emitted = 0
-        self.file_path.set(str(directory)).wait(5)
+        self.file_path.set(str(self._file.parent)).wait(5)
         self.file_name.set(self._file.name).wait(5)
         return super().stage()
 

@@ -317,11 +317,9 @@ class RodCell:
     def rod_length_um(self, rod: int, with_gaps: bool = True) -> float:
         """End-to-end length (um): nodes stretched by their c-strain relative to x = 0.08 (the
         pristine geometry is given at that state), plus open crack gaps."""
-        n = self.nodes
-        dl = n.dl_m[n.first[rod]] * 1e6
-        eps = nwo.c_expansion(self.rod_x(rod))
-        ref = float(nwo.c_expansion(0.08))
-        length = float(np.sum(dl * (1.0 + eps) / (1.0 + ref)))
+        from .rod_state import node_lengths_um
+
+        length = float(node_lengths_um(self.rod_x(rod), self.length_m[rod] * 1e6).sum())
         if with_gaps:
             length += sum(c.gap_um for c in self.cracks if c.rod == rod)
         return length

@@ -18,6 +18,13 @@ ROD_HEADER = 4
 CRACK_FIELDS = 4
 
 
+def node_lengths_um(x: np.ndarray, pristine_length_um: float) -> np.ndarray:
+    """Length (um) of each of a rod's equal nodes, stretched by its c-strain relative to x = 0.08
+    (the state the rod's geometry is given in)."""
+    x = np.asarray(x, dtype=float)
+    return pristine_length_um / x.size * (1.0 + nwo.c_expansion(x)) / (1.0 + float(nwo.c_expansion(0.08)))
+
+
 @dataclass(frozen=True)
 class RodCrack:
     face: int                 # the crack lies after node ``face`` (0-based along the rod)
@@ -38,10 +45,8 @@ class RodState:
 
     def node_centres_um(self, pristine_length_um: float) -> np.ndarray:
         """Node centres along the rod (um) from its middle, each node stretched by its c-strain
-        relative to x = 0.08 (the geometry's reference state), crack gaps opened; the middle of
-        the rod stays in place."""
-        n = self.x.size
-        dl = pristine_length_um / n * (1.0 + nwo.c_expansion(self.x)) / (1.0 + float(nwo.c_expansion(0.08)))
+        (``node_lengths_um``), crack gaps opened; the middle of the rod stays in place."""
+        dl = node_lengths_um(self.x, pristine_length_um)
         edges = np.concatenate([[0.0], np.cumsum(dl)])
         for c in self.cracks:
             edges[c.face + 1:] += c.gap_um
@@ -50,9 +55,7 @@ class RodState:
 
     def length_um(self, pristine_length_um: float) -> float:
         """End-to-end length (um) including open crack gaps."""
-        n = self.x.size
-        dl = pristine_length_um / n * (1.0 + nwo.c_expansion(self.x)) / (1.0 + float(nwo.c_expansion(0.08)))
-        return float(dl.sum() + sum(c.gap_um for c in self.cracks))
+        return float(node_lengths_um(self.x, pristine_length_um).sum() + sum(c.gap_um for c in self.cracks))
 
     @property
     def mean_x(self) -> float:

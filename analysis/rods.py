@@ -50,6 +50,14 @@ def segment_rods(image: np.ndarray, min_area_px: int = 400) -> list[RodAxis]:
     return [RodAxis(k + 1, r.centre_px, r.axis, r.length_px, r.width_px) for k, r in enumerate(rods)]
 
 
+def _in_rod_frame(image: np.ndarray, rod: RodAxis, s: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The image at positions s along and v across the rod (pixels from its centre): values[s, v]."""
+    ax, ay = rod.axis
+    xs = rod.centre_px[0] + s[:, None] * ax - v[None, :] * ay
+    ys = rod.centre_px[1] + s[:, None] * ay + v[None, :] * ax
+    return ndimage.map_coordinates(np.asarray(image, dtype=np.float32), [ys, xs], order=1, mode="nearest")
+
+
 def rod_strip(image: np.ndarray, rod: RodAxis, margin_px: float = 25.0, across_margin_px: float = 6.0):
     """The image resampled in the rod's frame at 1 pixel: (s along the axis from the centre, v across
     it, values[s, v]) in pixels, the axis extended by ``margin_px`` beyond each end."""
@@ -57,11 +65,7 @@ def rod_strip(image: np.ndarray, rod: RodAxis, margin_px: float = 25.0, across_m
     s = np.arange(-half, half + 0.5, 1.0)
     hw = rod.width_px / 2 + across_margin_px
     v = np.arange(-hw, hw + 0.5, 1.0)
-    ax, ay = rod.axis
-    xs = rod.centre_px[0] + s[:, None] * ax - v[None, :] * ay
-    ys = rod.centre_px[1] + s[:, None] * ay + v[None, :] * ax
-    values = ndimage.map_coordinates(np.asarray(image, dtype=np.float32), [ys, xs], order=1, mode="nearest")
-    return s, v, values
+    return s, v, _in_rod_frame(image, rod, s, v)
 
 
 def axial_profile(image: np.ndarray, rod: RodAxis, step_px: float = 0.25, half_width_px: float | None = None,
@@ -71,12 +75,7 @@ def axial_profile(image: np.ndarray, rod: RodAxis, step_px: float = 0.25, half_w
     half = rod.length_px / 2 + margin_px
     s = np.arange(-half, half + step_px / 2, step_px)
     hw = half_width_px if half_width_px is not None else max(rod.width_px * 0.25, 1.0)
-    t = np.arange(-hw, hw + 0.5, 1.0)
-    ax, ay = rod.axis
-    xs = rod.centre_px[0] + s[:, None] * ax - t[None, :] * ay
-    ys = rod.centre_px[1] + s[:, None] * ay + t[None, :] * ax
-    values = ndimage.map_coordinates(np.asarray(image, dtype=np.float32), [ys, xs], order=1, mode="nearest")
-    return s, values.mean(axis=1)
+    return s, _in_rod_frame(image, rod, s, np.arange(-hw, hw + 0.5, 1.0)).mean(axis=1)
 
 
 def end_positions(s: np.ndarray, profile: np.ndarray) -> tuple[float, float]:

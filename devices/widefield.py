@@ -24,6 +24,7 @@ FRAME_RECORDS = {
     "led_level": ("", "<f8"), "focus_error_nm": ("nm", "<f8"),
 }
 MAX_FRAME_RATE_HZ = 100.0
+SENSOR_PIXELS = (1920, 1200)     # columns, rows (unbinned; FLIR Grasshopper3 GS3-U3-23S6M)
 BINNING_RANGE = (1, 4)
 EXPOSURE_RANGE_S = (1e-5, 1.0)
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 
-from operando.devices.widefield import BINNING_RANGE, EXPOSURE_RANGE_S, MAX_FRAME_RATE_HZ
+from operando.devices.widefield import BINNING_RANGE, EXPOSURE_RANGE_S, MAX_FRAME_RATE_HZ, SENSOR_PIXELS as SENSOR
 
 from .cycling import cell_limits, cell_settings, during_protocol, run_protocol
 from .metadata import SIMULATED_NWO_SAMPLE, start_metadata
@@ -16,7 +16,6 @@ from .protocol import parse_protocol, to_technique
 from .validation import PlanParameterError, check_integer, check_number
 
 STREAM = "widefield"
-SENSOR = (1920, 1200)          # columns, rows (unbinned)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .rod_state import RodCellState
 from .rods import RodElectrode
 
 MAX_CRACKS = 8          # crack records kept per rod and frame: face, progress, gap (um), start (s)
@@ -19,10 +18,6 @@ def rod_electrode_truth(electrode: RodElectrode, pixel_um: float) -> dict:
             "rods": [{"label": r.label, "center_um": list(r.center_um), "angle_rad": r.angle_rad,
                       "length_um": r.length_um, "width_um": r.width_um, "end_active": list(r.end_active),
                       "contact_fraction": r.contact_fraction} for r in electrode.rods]}
-
-
-def append_rod_truth(path: Path, frame: int, state: RodCellState, electrode: RodElectrode) -> None:
-    append_rod_truths(path, [(frame, state)], electrode)
 
 
 def append_rod_truths(path: Path, items, electrode: RodElectrode) -> None:

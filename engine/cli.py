@@ -63,6 +63,23 @@ def cmd_serve(args) -> int:
     return serve_forever(_config(args))
 
 
+PROFILE_DIR = Path(__file__).resolve().parents[1] / "profiles" / "profile_operando"
+
+
+def cmd_shell(args) -> int:
+    """``operando shell``: become IPython with the operando profile (exec, so Ctrl-C reaches it)."""
+    if args.instrument:
+        if not args.instrument.is_file():
+            print(f"--instrument: no file {args.instrument}", file=sys.stderr)
+            return 2
+        os.environ["OPERANDO_INSTRUMENT"] = str(args.instrument.resolve())
+    if args.home:
+        os.environ["OPERANDO_HOME"] = str(args.home.resolve())
+    extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
+    argv = [sys.executable, "-m", "IPython", f"--profile-dir={PROFILE_DIR}", *extra]
+    os.execv(argv[0], argv)
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -106,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ioc)
     p = sub.add_parser("serve", help="run the Tiled server (SQLite catalog, API key, 127.0.0.1)")
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("shell", help="IPython with the operando profile: RE, devices, catalog, plans, bec",
+                       description="IPython with profiles/profile_operando (the instrument file names the devices). "
+                                   "Options after -- go to IPython, e.g. `operando shell -- -c 'print(RE.md)'`.")
+    p.add_argument("--instrument", type=Path, help="instrument file (default $OPERANDO_INSTRUMENT or "
+                                                   "profiles/profile_operando/instrument.yaml)")
+    p.add_argument("extra", nargs=argparse.REMAINDER, help="IPython options")
+    p.set_defaults(func=cmd_shell)
     p = sub.add_parser("demo", help="start everything, record a z-stack into Tiled, check it, stop")
     p.add_argument("--timing", choices=["realistic", "fast"], default="fast",
                    help="realistic: the pristine stack at the scanner's pace (~70 s longer)")

@@ -61,3 +61,34 @@ def simulated_widefield(config: Config, log_dir: Path | None = None):
             pstat.destroy()
     finally:
         stop_all(procs)
+
+
+def connect_devices(instrument, timeout: float = 10.0) -> dict:
+    """Connect the devices the instrument file names: {"confocal": ConfocalMicroscope,
+    "pstat": Potentiostat, "widefield": WidefieldMicroscope} (absent ones left out). A device
+    that does not answer raises with its prefix and where to change it."""
+    from operando.devices.confocal import ConfocalMicroscope
+    from operando.devices.potentiostat import Potentiostat
+    from operando.devices.widefield import WidefieldMicroscope
+
+    data_directory = run_data_directory(instrument.config)
+    makers = {"confocal": ("confocal", lambda p: ConfocalMicroscope(p, name="confocal", data_directory=data_directory)),
+              "potentiostat": ("pstat", lambda p: Potentiostat(p, name="pstat")),
+              "widefield": ("widefield", lambda p: WidefieldMicroscope(p, name="widefield",
+                                                                       data_directory=data_directory))}
+    devices = {}
+    for key, (name, make) in makers.items():
+        prefix = instrument.prefix(key)
+        if prefix is None:
+            continue
+        device = make(prefix)
+        try:
+            device.wait_for_connection(timeout=timeout)
+        except TimeoutError as exc:
+            for d in (*devices.values(), device):
+                d.destroy()
+            raise RuntimeError(
+                f"devices.{key} ({prefix!r}) did not connect within {timeout} s: {exc}. Start the simulator "
+                f"(`operando ioc all`) or set the prefix in {instrument.source or 'the instrument file'}") from None
+        devices[name] = device
+    return devices

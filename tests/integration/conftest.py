@@ -24,3 +24,15 @@ def pstat(instrument):
     yield p
     p.accel.set(1.0).wait(5)
     p.destroy()
+
+
+@pytest.fixture
+def instrument_file(instrument, tmp_path):
+    """An instrument file for the session instrument (its ports and prefixes), as a user writes one."""
+    config = instrument["config"]
+    path = tmp_path / "instrument.yaml"
+    path.write_text(f"home: {config.home}\n"
+                    f"channel_access: {{loopback_ports: true, base_port: {config.ca_base_port}}}\n"
+                    f"tiled: {{port: {config.tiled_port}}}\n"
+                    f"devices: {{confocal: '{config.pv_prefix}', potentiostat: '{config.pv_prefix}PSTAT:'}}\n")
+    return path

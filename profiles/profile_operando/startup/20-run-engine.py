@@ -1,0 +1,15 @@
+"""`RE` (metadata kept in $OPERANDO_HOME/re_md between sessions), `client` and `catalog` (Tiled:
+raw runs; `derived` holds analysis runs); every run goes to Tiled through a TiledWriter on its
+own thread, with a JSONL backup of any run Tiled fails to take."""
+from tiled.queries import Key  # noqa: F401
+
+from operando.engine.session import make_run_engine
+from operando.engine.tiled_server import connect, runs_container
+
+client = connect(config)
+catalog = runs_container(client)            # catalog[-1], catalog[uid], catalog.search(Key("material") == "LCO")
+derived = runs_container(client, "derived")
+RE, writer = make_run_engine(config, client)
+if is_re_worker_active():
+    # A queue server worker may be closed right after a plan: a run ends once Tiled holds it.
+    RE.subscribe(lambda name, doc: writer.flush() if name == "stop" else None)

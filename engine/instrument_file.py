@@ -19,6 +19,7 @@ DEVICES = ("confocal", "potentiostat", "widefield")
 SECTIONS = {"home": (str,), "channel_access": (dict,), "tiled": (dict,), "devices": (dict,)}
 CHANNEL_ACCESS_KEYS = {"loopback_ports": bool, "base_port": int}
 TILED_KEYS = {"port": int}
+TYPE_NAMES = {dict: "a mapping", int: "an integer", bool: "true or false", str: "a string"}
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def _check_keys(section, allowed: dict, where: str, path: str) -> None:
             raise ValueError(f"{where}{path}{key}: unknown key; allowed: {', '.join(sorted(allowed))}")
         types = allowed[key] if isinstance(allowed[key], tuple) else (allowed[key],)
         if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
-            raise ValueError(f"{where}{path}{key}: must be {' or '.join(t.__name__ for t in types)}, "
+            raise ValueError(f"{where}{path}{key}: must be {' or '.join(TYPE_NAMES[t] for t in types)}, "
                              f"got {value!r}")
 
 

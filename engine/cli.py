@@ -86,28 +86,113 @@ def cmd_demo(args) -> int:
     return run_demo(_config(args), args.timing)
 
 
-def cmd_analyze(args) -> int:
-    """Replay a stored run through the confocal analysis; exit 3 if the run is not in Tiled,
-    4 if the server does not answer."""
+EXIT_USAGE, EXIT_NO_RUN, EXIT_NO_SERVER = 2, 3, 4
+
+
+class CliError(Exception):
+    """A message for the user and the exit code scripts see."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+def _client(config: Config):
     import httpx
 
-    from .analyze import analyze_run, summary_lines
     from .tiled_server import connect
 
-    config = _config(args)
     try:
-        client = connect(config)
+        return connect(config)
     except (httpx.HTTPError, OSError) as exc:
-        print(f"no Tiled server at {config.tiled_uri} ({exc}); start one with `operando serve`", file=sys.stderr)
-        return 4
+        raise CliError(f"no Tiled server at {config.tiled_uri} ({exc}); start one with `operando serve` "
+                       "(same --home / OPERANDO_HOME and OPERANDO_TILED_PORT)", EXIT_NO_SERVER) from None
+
+
+def _run(client, uid: str):
+    from .catalog import find_run
+
     try:
-        analysis = analyze_run(client, args.uid, store=not args.no_store)
-    except KeyError:
-        print(f"no run {args.uid!r} in {config.tiled_uri}/api/v1/metadata/raw", file=sys.stderr)
-        return 3
+        return find_run(client, uid)[1]
+    except KeyError as exc:
+        raise CliError(f"{exc.args[0]} in the raw or derived runs; `operando runs` lists them", EXIT_NO_RUN) from None
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+
+
+def cmd_analyze(args) -> int:
+    """Replay a stored run through the analysis; exit 3 if the run is not in Tiled,
+    4 if the server does not answer."""
+    from .analyze import analyze_run, summary_lines
+
+    config = _config(args)
+    client = _client(config)
+    uid = _run(client, args.uid).metadata["start"]["uid"]
+    analysis = analyze_run(client, uid, store=not args.no_store)
     print("\n".join(summary_lines(analysis)))
     if not args.no_store:
-        print(f"derived run {analysis.documents[0][1]['uid']} (raw_uid {args.uid}) stored in the 'derived' container")
+        print(f"derived run {analysis.documents[0][1]['uid']} (raw_uid {uid}) stored in the 'derived' container")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    """Search stored runs and print a table, newest first."""
+    from .catalog import DERIVED_CONTAINER, format_table, newest_rows, parse_date, search_runs
+
+    try:
+        since = parse_date(args.since, "--since") if args.since else None
+        until = parse_date(args.until, "--until", end=True) if args.until else None
+        client = _client(_config(args))
+        name = DERIVED_CONTAINER if args.derived else "raw"
+        if name not in client:
+            print(f"no {name} runs yet")
+            return 0
+        results = search_runs(client[name], material=args.material, c_rate=args.c_rate, plan=args.plan,
+                              sample=args.sample, operator=args.operator, since=since, until=until)
+        rows = newest_rows(results, args.limit)
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    print(format_table(rows))
+    print(f"{len(rows)} of {len(results)} matching runs shown" + ("" if len(rows) == len(results) else
+                                                                  " (newest first; --limit for more)"))
+    return 0
+
+
+def cmd_show(args) -> int:
+    from .catalog import derived_runs, describe
+
+    client = _client(_config(args))
+    run = _run(client, args.uid)
+    print("\n".join(describe(run)))
+    start = run.metadata["start"]
+    if "raw_uid" not in start:
+        for d in derived_runs(client, start["uid"]):
+            print(f"derived    {d.metadata['start']['uid']} ({d.metadata['start'].get('analysis', '')})")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_run
+
+    client = _client(_config(args))
+    run = _run(client, args.uid)
+    files = export_run(run, args.out, args.format)
+    if not files:
+        print("nothing to export: the run has no potentiostat telemetry and no images", file=sys.stderr)
+        return 1
+    for f in files:
+        print(f)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    client = _client(_config(args))
+    run = _run(client, args.uid)
+    start = run.metadata["start"]
+    out = args.out / f"scan{start.get('scan_id', 0)}_{start['uid'][:8]}"
+    print(write_report(client, run, out))
     return 0
 
 
@@ -138,6 +223,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("uid", help="uid (or unique prefix) of the raw run")
     p.add_argument("--no-store", action="store_true", help="print the results without writing a derived run")
     p.set_defaults(func=cmd_analyze)
+    p = sub.add_parser("runs", help="search stored runs (material, C-rate, plan, sample, dates); prints a table",
+                       description="Search the runs in Tiled; criteria combine (AND). Newest first.")
+    p.add_argument("--material", help="e.g. LCO, NMC811, NWO")
+    p.add_argument("--c-rate", type=float, help="largest C-rate of the protocol, e.g. 0.5 for C/2")
+    p.add_argument("--plan", help="plan name, e.g. cycling_zstack, zstack, gitt")
+    p.add_argument("--sample", help="sample name")
+    p.add_argument("--operator", help="who ran it")
+    p.add_argument("--since", help="started on or after this date (YYYY-MM-DD[THH:MM], local time)")
+    p.add_argument("--until", help="started before the end of this date (YYYY-MM-DD[THH:MM])")
+    p.add_argument("--limit", type=int, default=20, help="how many runs to list (default 20)")
+    p.add_argument("--derived", action="store_true", help="search the analysis (derived) runs instead")
+    p.set_defaults(func=cmd_runs)
+    p = sub.add_parser("show", help="a run's metadata, streams, shapes and units, and its analysis runs")
+    p.add_argument("uid", help="uid or unique prefix (raw or derived run)")
+    p.set_defaults(func=cmd_show)
+    p = sub.add_parser("export", help="potentiostat data as BDF-style CSV; images as OME-TIFF or HDF5")
+    p.add_argument("uid", help="uid or unique prefix")
+    p.add_argument("--out", type=Path, default=Path("."), help="output folder (default: here)")
+    p.add_argument("--format", choices=["ome-tiff", "hdf5"], default="ome-tiff", help="image format")
+    p.set_defaults(func=cmd_export)
+    p = sub.add_parser("report", help="PNG figures and a static HTML page for a run (and its analysis runs)")
+    p.add_argument("uid", help="uid or unique prefix")
+    p.add_argument("--out", type=Path, default=Path("reports"), help="folder for the report (default reports/)")
+    p.set_defaults(func=cmd_report)
     return parser
 
 
@@ -145,6 +254,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except CliError as exc:
+        print(f"operando {args.command}: {exc}", file=sys.stderr)
+        return exc.code
     except KeyboardInterrupt:
         return 130
 

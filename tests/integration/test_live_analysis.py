@@ -98,3 +98,84 @@ def test_operando_analyze_on_the_command_line(instrument, analysed):
     assert len(instrument["client"][DERIVED_CONTAINER].search(Key("raw_uid") == uid)) == 2
     missing = subprocess.run([OPERANDO, "analyze", "0000dead"], env=env, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 3 and "no run" in missing.stderr
+
+
+def _cli(config, *args, timeout=300):
+    env = dict(os.environ, OPERANDO_HOME=str(config.home), OPERANDO_TILED_PORT=str(config.tiled_port),
+               OPERANDO_CA_PORT=str(config.ca_base_port))
+    return subprocess.run([OPERANDO, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_runs_show_and_export_on_the_command_line(instrument, analysed, tmp_path):
+    import tifffile
+
+    uid, _ = analysed
+    config, run = instrument["config"], instrument["client"]["raw"][uid]
+    found = _cli(config, "runs", "--material", "LCO", "--c-rate", "1", "--plan", "cycling_zstack", "--limit", "50")
+    assert found.returncode == 0, found.stderr
+    assert uid[:8] in found.stdout and "1C" in found.stdout
+    assert uid[:8] not in _cli(config, "runs", "--material", "NMC811").stdout
+    assert uid[:8] not in _cli(config, "runs", "--c-rate", "0.5").stdout
+    bad = _cli(config, "runs", "--since", "yesterday")
+    assert bad.returncode == 2 and "--since: a date as YYYY-MM-DD" in bad.stderr
+
+    shown = _cli(config, "show", uid[:10])
+    assert shown.returncode == 0, shown.stderr
+    assert f"uid        {uid}" in shown.stdout
+    n_planes = len(run["primary"]["confocal_apd_reflection"])
+    assert "confocal_apd_reflection" in shown.stdout and f"({n_planes}, 256, 256)" in shown.stdout
+    assert "derived    " in shown.stdout and "(confocal)" in shown.stdout
+
+    exported = _cli(config, "export", uid, "--out", str(tmp_path / "tif"))
+    assert exported.returncode == 0, exported.stderr
+    files = [Path(line) for line in exported.stdout.split()]
+    csv_path = next(f for f in files if f.suffix == ".csv")
+    telemetry = run["potentiostat"].read()
+    rows = csv_path.read_text().splitlines()
+    assert rows[0].startswith("Test Time / s,Voltage / V,Current / A")
+    assert len(rows) - 1 == len(telemetry["pstat_voltage_v"])
+    assert float(rows[-1].split(",")[1]) == pytest.approx(float(telemetry["pstat_voltage_v"][-1]), rel=1e-12)
+    tif = next(f for f in files if f.name.endswith(".ome.tif"))
+    stacks = run["stacks"].read()
+    n_stacks, per_stack = len(stacks["stack_summary_n_planes"]), int(stacks["stack_summary_n_planes"][0])
+    with tifffile.TiffFile(tif) as t:
+        assert t.series[0].axes == "TZYX" and t.series[0].shape == (n_stacks, per_stack, 256, 256)
+        assert "PhysicalSizeZ=\"0.3\"" in t.ome_metadata and "PhysicalSizeX=\"0.08\"" in t.ome_metadata
+        data = t.asarray()
+    np.testing.assert_array_equal(data[-1], run["primary"]["confocal_apd_reflection"][-per_stack:])
+
+    as_hdf5 = _cli(config, "export", uid[:8], "--out", str(tmp_path / "h5"), "--format", "hdf5")
+    assert as_hdf5.returncode == 0, as_hdf5.stderr
+    with h5py.File(next(Path(p) for p in as_hdf5.stdout.split() if p.endswith(".h5"))) as f:
+        ds = f["primary/confocal_apd_reflection_P"]
+        assert ds.shape == data.shape and ds.attrs["units"] == "counts"
+        np.testing.assert_array_equal(ds[0], data[0])
+        assert json.loads(f.attrs["start"])["uid"] == uid
+
+
+def test_the_report_opens_in_chromium_with_its_plots(instrument, analysed, tmp_path):
+    from system_packages import debian_command
+
+    uid, _ = analysed
+    made = _cli(instrument["config"], "report", uid, "--out", str(tmp_path))
+    assert made.returncode == 0, made.stderr
+    page = Path(made.stdout.strip())
+    text = page.read_text()
+    for png in ("electrochemistry.png", "confocal_apd_reflection_P_first.png", "_volumes.png"):
+        assert png in text
+    assert all((page.parent / name).stat().st_size > 10_000 for name in
+               [n.split("'")[0] for n in text.split("<img src='")[1:]])
+    chromium = debian_command("chromium", "chromium")
+    shot = tmp_path / "report.png"
+    done = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                           "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    assert shot.is_file(), done.stderr[-2000:]
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    assert pixels.shape[:2] == (1600, 1200)
+    # The page rendered its figures: plotted lines (colour) and greyscale images, not just text on white.
+    coloured = (pixels.max(axis=2) - pixels.min(axis=2)) > 0.25
+    assert coloured.mean() > 0.001
+    assert (pixels.mean(axis=2) < 0.5).mean() > 0.05

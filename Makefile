@@ -23,6 +23,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/stream_planes.py
 	$(BIN)/python benchmarks/analyse_stack.py
+	$(BIN)/python benchmarks/query_runs.py
 
 clean:
 	rm -rf $(VENV) var

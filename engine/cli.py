@@ -80,6 +80,22 @@ def cmd_shell(args) -> int:
     os.execv(argv[0], argv)
 
 
+def cmd_run(args) -> int:
+    """Run a scenario file; exit 2 when the file is refused, 1 when a step did not succeed."""
+    from .scenario import ScenarioError, load_scenario
+    from .scenario_run import run_scenario
+
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    config = _config(args) if args.home else Config().with_home(args.out.resolve() / "home")
+    try:
+        return run_scenario(scenario, args.out, config)
+    except ScenarioError as exc:
+        raise CliError(f"{args.scenario}: {exc}; nothing was run", EXIT_USAGE) from None
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -216,9 +232,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("extra", nargs=argparse.REMAINDER, help="IPython options")
     p.set_defaults(func=cmd_shell)
     p = sub.add_parser("demo", help="start everything, record a z-stack into Tiled, check it, stop")
-    p.add_argument("--timing", choices=["realistic", "fast"], default="fast",
-                   help="realistic: the pristine stack at the scanner's pace (~70 s longer)")
+    p.add_argument("--timing", choices=["realistic", "fast"], default=None,
+                   help="realistic: the pristine stack at the scanner's pace (~70 s longer); default: "
+                        "scenarios/demo.yaml's (fast)")
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("run", help="run a scenario file on the simulated instrument (docs/scenarios.md)",
+                       description="Start the simulated instrument, run the scenario's steps (plans with their "
+                                   "parameters, analysed live where asked), store the runs in Tiled under "
+                                   "OUT/home (or --home), write OUT/runs.json and a report per run; stop "
+                                   "everything. The file is checked completely before anything starts.")
+    p.add_argument("--scenario", type=Path, required=True, help="scenario YAML file, e.g. scenarios/lco-c2-cycle.yaml")
+    p.add_argument("--out", type=Path, required=True, help="output folder (runs.json, reports/, home/)")
+    p.set_defaults(func=cmd_run)
     p = sub.add_parser("analyze", help="replay a stored run through the analysis into a derived run")
     p.add_argument("uid", help="uid (or unique prefix) of the raw run")
     p.add_argument("--no-store", action="store_true", help="print the results without writing a derived run")

@@ -27,41 +27,13 @@ import numpy as np
 
 from .config import Config
 
-DEMO_STACK = dict(z_start_um=10.0, z_stop_um=26.0, z_step_um=0.4, channels=("reflection",),
-                  pixel_dwell_s=10e-6, pixels=(400, 400), pixel_size_um=0.08, wavelength_nm=820.0,
-                  power_w=1e-3)
-CYCLING_PROTOCOL = "Charge at C/2 until 4.2 V\nRest for 10 minutes\nDischarge at C/2 until 3.6 V"
-CYCLING_POSITIONS = [{"name": "A", "x_um": 0.0, "y_um": 3.0}]
-# The sample drifts (um per hour of the instrument's time: a settled microscope without focus
-# lock); stacks start two planes above the coverslip, whose reflection gives the axial drift.
-DEMO_DRIFT_UM_PER_H = (0.8, -0.5, 0.25)
-CYCLING_STACK = dict(z_start_um=9.4, z_stop_um=20.2, z_step_um=0.3, pixels=(400, 400), pixel_size_um=0.08,
-                     pixel_dwell_s=20e-6)
-CYCLING_ACCEL = 60
-SPECTRAL_WAVELENGTHS_NM = [700.0, 820.0, 900.0, 1000.0]
-SPECTRAL_PROTOCOL = "Charge at C/2 until 4.2 V\nDischarge at 1C until 3.6 V"
-SPECTRAL_SETTINGS = dict(pixels=(128, 128), pixel_size_um=0.08, pixel_dwell_s=20e-6, interval_s=900.0, accel=400,
-                         sample_rate_hz=10)
-ELECTROLYTE_PROTOCOL = "Rest for 40 minutes\nCharge at C/2 until 4.2 V\nRest for 10 minutes"
-ELECTROLYTE_POSITIONS = [{"name": "E", "x_um": -5.0, "y_um": 4.0}]
-ELECTROLYTE_STACK = dict(z_start_um=9.5, z_stop_um=14.5, z_step_um=0.25, pixels=(256, 256), pixel_size_um=0.1,
-                         pixel_dwell_s=10e-6, wavelength_nm=1020.0, power_w=20e-3, pulsed=True,
-                         channels=("reflection", "fluorescence"))
-ELECTROLYTE_ACCEL = 200
-NMC_PROTOCOL = "Charge at 1C until 4.3 V\nRest for 5 minutes"
-NMC_ACCEL = 75
-NMC_SAMPLE = {"name": "virtual-NMC811-halfcell", "material": "NMC811", "refractive_index": 2.30,
-              "electrode": {"active_mass_mg": 3.0, "active_mass_fraction": 0.2, "binder": "PTFE",
-                            "conductive_additive": "carbon black"},
-              "electrolyte": {"name": "LP30", "salt": "LiPF6", "salt_m": 1.0, "refractive_index": 1.42},
-              "counter_electrode": "Li metal"}
-DEMO_SAMPLE = {"sample": "virtual LCO electrode #1", "material": "LCO",
-               "sample_refractive_index": 2.2, "electrolyte": "LP30", "electrolyte_refractive_index": 1.42,
-               "operator": "demo"}
+DEMO_FILE = Path(__file__).resolve().parents[1] / "scenarios" / "demo.yaml"   # the demo's settings
 OUTPUT = Path("demo-output")
 
 
-def run_demo(config: Config, timing: str = "fast", out_dir: Path = OUTPUT) -> int:
+def run_demo(config: Config, timing: str | None = None, out_dir: Path = OUTPUT, scenario=None) -> int:
+    """The demo program with the settings of ``scenario`` (default scenarios/demo.yaml); ``timing``
+    overrides the scenario's. Returns 0 when the essential checks pass."""
     from bluesky.callbacks import LiveTable
 
     from operando.analysis import figures
@@ -73,8 +45,15 @@ def run_demo(config: Config, timing: str = "fast", out_dir: Path = OUTPUT) -> in
     from .readback import frames_sha256, read_stack
     from .session import make_run_engine
 
+    from .scenario import load_scenario
+
+    scenario = scenario or load_scenario(DEMO_FILE)
+    timing = timing or scenario.timing
+    p = scenario.parameters
+    pristine = p["pristine"]["stack"]
     t0 = time.monotonic()
-    config = replace(config, drift_um_per_h=DEMO_DRIFT_UM_PER_H)
+    config = replace(config, drift_um_per_h=scenario.drift_um_per_h, sample_seed=scenario.seed,
+                     material=scenario.material)
     out_dir.mkdir(parents=True, exist_ok=True)
     checks: list[Check] = []
     with simulated_instrument(config) as (scope, client, procs):
@@ -82,7 +61,7 @@ def run_demo(config: Config, timing: str = "fast", out_dir: Path = OUTPUT) -> in
               + ", ".join(f"{p.name} pid {p.pid}" for p in procs), flush=True)
         RE, writer = make_run_engine(config, client)
         scope.apd.timing_mode.set(timing).wait(5)
-        (uid,) = RE(zstack(scope, **DEMO_STACK, md=DEMO_SAMPLE),
+        (uid,) = RE(zstack(scope, **pristine, md=p["pristine"]["md"]),
                     LiveTable([scope.piezo.name, f"{scope.apd.name}_reflection_max_count"]))
         writer.flush()
         run = client["raw"][uid]
@@ -94,12 +73,12 @@ def run_demo(config: Config, timing: str = "fast", out_dir: Path = OUTPUT) -> in
         print(f"stored in Tiled at {config.tiled_uri}/api/v1/metadata/raw/{uid}")
         print(f"stack {stack.shape} {stack.dtype}; byte-identical to what the controller wrote: {identical}")
         checks.append(Check("pristine stack read back byte-identical", float(identical), 1.0, 0.0, "bool", identical))
-        figures.projection(stack, DEMO_STACK["pixel_size_um"], out_dir / "pristine_mip.png",
+        figures.projection(stack, pristine["pixel_size_um"], out_dir / "pristine_mip.png",
                            "pristine LCO electrode, maximum intensity projection (820 nm)")
 
         truth = _truth_for(run, f"{scope.apd.name}_reflection")
         start = run.metadata["start"]
-        objects = threshold_volumes(stack, DEMO_STACK["pixel_size_um"], DEMO_STACK["z_step_um"],
+        objects = threshold_volumes(stack, pristine["pixel_size_um"], pristine["z_step_um"],
                                     n_medium=start["electrolyte_refractive_index"],
                                     n_immersion=start["optics"]["n_immersion"],
                                     n_particle=start["sample_refractive_index"])
@@ -111,14 +90,15 @@ def run_demo(config: Config, timing: str = "fast", out_dir: Path = OUTPUT) -> in
                   f"{obj.volume_um3 / agg['volume_um3']:.2f}")
         scope.apd.timing_mode.set("fast").wait(5)
         with _potentiostat(config) as pstat:
-            cycling_checks, analysis = _cycling_experiment(config, scope, pstat, RE, writer, client, out_dir)
+            cycling_checks, analysis = _cycling_experiment(p["cycling"], scope, pstat, RE, writer, client, out_dir)
             checks += cycling_checks
-            checks += _spectral_experiment(scope, pstat, RE, writer, client, analysis, out_dir)
-            checks += _electrolyte_experiment(config, scope, pstat, RE, writer, client, out_dir)
-    checks += _nmc_experiment(replace(config, material="NMC811"), out_dir)
+            checks += _spectral_experiment(p["spectral"], p["cycling"]["positions"][0], scope, pstat, RE, writer,
+                                           client, analysis, out_dir)
+            checks += _electrolyte_experiment(p["electrolyte"], scope, pstat, RE, writer, client, out_dir)
+    checks += _nmc_experiment(p["nmc811"], p["cycling"], replace(config, material="NMC811"), out_dir)
     from .demo_widefield import nwo_experiment
 
-    checks += nwo_experiment(config, out_dir)
+    checks += nwo_experiment(p["nwo"], config, out_dir)
     write_summary(checks, out_dir)
     print(f"\ndemo finished in {time.monotonic() - t0:.1f} s; all processes stopped; figures in {out_dir}/")
     return 0 if all(c.passed for c in checks if c.name in ESSENTIAL) else 1
@@ -148,28 +128,12 @@ def _live_run(RE, writer, client, plan, figures_dir=None):
     run goes to Tiled's 'derived'."""
     from operando.analysis.live import ConfocalAnalysis
 
+    from .session import analysed_run
+
     return analysed_run(RE, writer, client, plan, lambda sink: ConfocalAnalysis(sink, figures_dir=figures_dir))
 
 
-def analysed_run(RE, writer, client, plan, make_analysis):
-    """Run ``plan`` with ``make_analysis(sink)`` subscribed, its derived run going to Tiled's
-    'derived'; returns (uid, the stored run, the analysis) once everything is stored."""
-    from .analyze import DERIVED_CONTAINER
-    from .tiled_server import runs_container
-
-    analysis = make_analysis(writer.sink(runs_container(client, DERIVED_CONTAINER)))
-    token = RE.subscribe(analysis)
-    try:
-        (uid,) = RE(plan)
-    finally:
-        RE.unsubscribe(token)
-    if hasattr(analysis, "wait"):
-        analysis.wait()
-    writer.flush()
-    return uid, client["raw"][uid], analysis
-
-
-def _cycling_experiment(config, scope, pstat, RE, writer, client, out_dir) -> list:
+def _cycling_experiment(p, scope, pstat, RE, writer, client, out_dir) -> list:
     """Part 2: C/2 charge, rest, discharge with stacks back to back; live volumes and fronts."""
     from operando.plans.cycling import cell_limits
     from operando.plans.cycling_zstack import cycling_zstack, validate_acquisition
@@ -179,17 +143,17 @@ def _cycling_experiment(config, scope, pstat, RE, writer, client, out_dir) -> li
     from .demo_checks import Check, RunTruth, front_checks, registration_checks, volume_checks
 
     print("\n--- operando: C/2 charge, rest and discharge, z-stacks analysed live ---", flush=True)
-    _, stacks = validate_acquisition(scope, CYCLING_POSITIONS, CYCLING_STACK["z_start_um"],
-                                     CYCLING_STACK["z_stop_um"], CYCLING_STACK["z_step_um"], ("reflection",),
-                                     CYCLING_STACK["pixel_dwell_s"], CYCLING_STACK["pixels"],
-                                     CYCLING_STACK["pixel_size_um"], 820.0, 1e-3, False)
-    estimate = estimate_cycling_zstack(CYCLING_PROTOCOL, cell_limits(pstat).capacity_ah, stacks, CYCLING_ACCEL)
+    stack, positions_list = p["stack"], p["positions"]
+    _, stacks = validate_acquisition(scope, positions_list, stack["z_start_um"], stack["z_stop_um"], stack["z_step_um"],
+                                     ("reflection",), stack["pixel_dwell_s"], stack["pixels"], stack["pixel_size_um"],
+                                     820.0, 1e-3, False)
+    estimate = estimate_cycling_zstack(p["protocol"], cell_limits(pstat).capacity_ah, stacks, p["accel"])
     print(f"estimate at the real scan speed: {estimate}; here the APD delivers frames as fast as they are "
           "rendered (same counts), so stacks come several times more often", flush=True)
     t0 = time.monotonic()
     uid, run, analysis = _live_run(RE, writer, client, cycling_zstack(
-        scope, pstat, CYCLING_PROTOCOL, CYCLING_POSITIONS, accel=CYCLING_ACCEL, sample_rate_hz=10,
-        operator="demo", **CYCLING_STACK), figures_dir=out_dir)
+        scope, pstat, p["protocol"], positions_list, accel=p["accel"], sample_rate_hz=10,
+        operator="demo", **stack), figures_dir=out_dir)
     print(f"run uid {uid}  scan_id {run.metadata['start']['scan_id']}  ({time.monotonic() - t0:.0f} s, analysed live)")
     stacks = run["stacks"].read()
     tele = run["potentiostat"].read()
@@ -206,11 +170,11 @@ def _cycling_experiment(config, scope, pstat, RE, writer, client, out_dir) -> li
 
     print("\n".join(summary_lines(analysis)))
     truth = RunTruth(run, f"{scope.apd.name}_reflection")
-    positions = {p["name"]: (p["x_um"], p["y_um"]) for p in CYCLING_POSITIONS}
-    checks += registration_checks(analysis, truth, CYCLING_POSITIONS[0]["name"])
+    positions = {q["name"]: (q["x_um"], q["y_um"]) for q in positions_list}
+    checks += registration_checks(analysis, truth, positions_list[0]["name"])
     checks += volume_checks(analysis, truth, positions)
     checks += front_checks(analysis, truth, positions)
-    checks += _unwrapped(analysis, run, truth, scope, out_dir)
+    checks += _unwrapped(positions_list[0], analysis, run, truth, scope, out_dir)
     t1 = time.monotonic()
     replay = analyze_run(client, uid, store=False)
     same = [r["dv_v"] for r in replay.volumes] == [r["dv_v"] for r in analysis.volumes] and \
@@ -220,7 +184,7 @@ def _cycling_experiment(config, scope, pstat, RE, writer, client, out_dir) -> li
     return checks, analysis
 
 
-def _nmc_experiment(config, out_dir) -> list:
+def _nmc_experiment(p, cycling, config, out_dir) -> list:
     """Part 4: an NMC811 electrode (a second instrument start) charged at 1C to 4.3 V with stacks
     analysed live; its agglomerates shrink (seed: -8 to -14 %)."""
     from operando.plans.cycling_zstack import cycling_zstack
@@ -236,18 +200,18 @@ def _nmc_experiment(config, out_dir) -> list:
         scope.apd.timing_mode.set("fast").wait(5)
         with _potentiostat(config) as pstat:
             uid, run, analysis = _live_run(RE, writer, client, cycling_zstack(
-                scope, pstat, NMC_PROTOCOL, CYCLING_POSITIONS, accel=NMC_ACCEL, sample_rate_hz=10,
-                sample=NMC_SAMPLE, operator="demo", **CYCLING_STACK))
+                scope, pstat, p["protocol"], cycling["positions"], accel=p["accel"], sample_rate_hz=10,
+                sample=p["sample"], operator="demo", **cycling["stack"]))
         print(f"run uid {uid}  ({time.monotonic() - t0:.0f} s with the instrument's start)")
         from .analyze import summary_lines
 
         print("\n".join(summary_lines(analysis)))
         truth = RunTruth(run, f"{scope.apd.name}_reflection")
-        positions = {p["name"]: (p["x_um"], p["y_um"]) for p in CYCLING_POSITIONS}
+        positions = {q["name"]: (q["x_um"], q["y_um"]) for q in cycling["positions"]}
         return volume_checks(analysis, truth, positions, prefix="NMC811 ")
 
 
-def _unwrapped(analysis, run, truth, scope, out_dir) -> list:
+def _unwrapped(position, analysis, run, truth, scope, out_dir) -> list:
     """Shell maps of the largest tracked agglomerate, pristine / top of charge / discharged (Fig. 5),
     and the outer shell's size against the truth."""
     from operando.analysis import figures
@@ -256,7 +220,6 @@ def _unwrapped(analysis, run, truth, scope, out_dir) -> list:
 
     from .demo_checks import within
 
-    position = CYCLING_POSITIONS[0]
     tracker = analysis.trackers[position["name"]]
     # The largest of the shallow ones: deep agglomerates lose their attenuated lower half to the threshold.
     shallowest = min(t.reference.apex.depth_um for t in tracker.tracks.values())
@@ -293,7 +256,7 @@ def _unwrapped(analysis, run, truth, scope, out_dir) -> list:
     return checks
 
 
-def _spectral_experiment(scope, pstat, RE, writer, client, analysis, out_dir) -> list:
+def _spectral_experiment(p, position, scope, pstat, RE, writer, client, analysis, out_dir) -> list:
     """Part 3 (seed Fig. 1b): the field centred on the largest shallow agglomerate the cycling run
     tracked, its top surface and a focus 1 um below it (both from that analysis) swept over four
     wavelengths every 15 minutes of cell time through a C/2 charge and a 1C discharge; surface
@@ -308,7 +271,6 @@ def _spectral_experiment(scope, pstat, RE, writer, client, analysis, out_dir) ->
 
     print("\n--- operando: spectral reflectivity at the surface and inside one agglomerate (seed Fig. 1b) ---",
           flush=True)
-    position = CYCLING_POSITIONS[0]
     tracks = analysis.trackers[position["name"]].tracks.values()
     shallowest = min(t.reference.apex.depth_um for t in tracks)
     track = max((t for t in tracks if t.reference.apex.depth_um < shallowest + 1.0), key=lambda t: t.half_height_um)
@@ -321,9 +283,9 @@ def _spectral_experiment(scope, pstat, RE, writer, client, analysis, out_dir) ->
     token = RE.subscribe(live)
     t0 = time.monotonic()
     try:
-        (uid,) = RE(spectral_reflectivity(scope, SPECTRAL_WAVELENGTHS_NM, z_surface_um=z_surface,
+        (uid,) = RE(spectral_reflectivity(scope, p["wavelengths_nm"], z_surface_um=z_surface,
                                           z_interior_um=z_surface + 1.0, position=centre, pstat=pstat,
-                                          protocol=SPECTRAL_PROTOCOL, **SPECTRAL_SETTINGS))
+                                          protocol=p["protocol"], **p["settings"]))
     finally:
         RE.unsubscribe(token)
     writer.flush()
@@ -350,7 +312,7 @@ def _spectral_experiment(scope, pstat, RE, writer, client, analysis, out_dir) ->
     return checks
 
 
-def _electrolyte_experiment(config, scope, pstat, RE, writer, client, out_dir) -> list:
+def _electrolyte_experiment(p, scope, pstat, RE, writer, client, out_dir) -> list:
     """Part 3: C/2 charge and rest with 1020 nm pulsed stacks: 2PEF salt map above the electrode."""
     from operando.analysis import figures
     from operando.ioc.cell.optics import PixelGrid
@@ -359,16 +321,16 @@ def _electrolyte_experiment(config, scope, pstat, RE, writer, client, out_dir) -
     from .demo_checks import RunTruth, salt_checks
 
     print("\n--- electrolyte: C/2 charge and rest, reflection + 2PEF at 1020 nm ---", flush=True)
-    s = ELECTROLYTE_STACK
+    s = p["stack"]
     t0 = time.monotonic()
     uid, run, analysis = _live_run(RE, writer, client, cycling_zstack(
-        scope, pstat, ELECTROLYTE_PROTOCOL, ELECTROLYTE_POSITIONS, accel=ELECTROLYTE_ACCEL, sample_rate_hz=10,
+        scope, pstat, p["protocol"], p["positions"], accel=p["accel"], sample_rate_hz=10,
         operator="demo", **s))
     print(f"run uid {uid}  ({time.monotonic() - t0:.0f} s)")
     truth = RunTruth(run, f"{scope.apd.name}_reflection")
-    positions = {p["name"]: (p["x_um"], p["y_um"]) for p in ELECTROLYTE_POSITIONS}
-    p = ELECTROLYTE_POSITIONS[0]
-    grid = PixelGrid(s["pixels"][0], s["pixels"][1], s["pixel_size_um"], p["x_um"], p["y_um"])
+    positions = {q["name"]: (q["x_um"], q["y_um"]) for q in p["positions"]}
+    position = p["positions"][0]
+    grid = PixelGrid(s["pixels"][0], s["pixels"][1], s["pixel_size_um"], position["x_um"], position["y_um"])
     rows = analysis.electrolyte
     charging = [r["stack_index"] for r in rows if r["current_a"] > 0]
     resting = [r["stack_index"] for r in rows if r["current_a"] == 0]
@@ -382,12 +344,12 @@ def _electrolyte_experiment(config, scope, pstat, RE, writer, client, out_dir) -
     if charging:
         top = max(charging)
         checks += salt_checks(analysis, truth, positions, grid, top)
-        figures.salt_map(analysis.salt_maps[(p["name"], top)], s["pixel_size_um"], out_dir / "salt_top_of_charge.png",
+        figures.salt_map(analysis.salt_maps[(position["name"], top)], s["pixel_size_um"], out_dir / "salt_top_of_charge.png",
                          "ΔC_salt 0.3 µm above the electrode, top of C/2 charge")
     if resting:
         last = max(resting)
         checks += salt_checks(analysis, truth, positions, grid, last)
-        figures.salt_map(analysis.salt_maps[(p["name"], last)], s["pixel_size_um"], out_dir / "salt_after_rest.png",
+        figures.salt_map(analysis.salt_maps[(position["name"], last)], s["pixel_size_um"], out_dir / "salt_after_rest.png",
                          "ΔC_salt after 10 min at open circuit")
     return checks
 
@@ -409,7 +371,7 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--home", type=Path, default=None)
-    parser.add_argument("--timing", choices=["realistic", "fast"], default="fast",
+    parser.add_argument("--timing", choices=["realistic", "fast"], default=None,
                         help="the pristine stack at the scanner's pace (realistic, ~70 s) or as fast as frames render")
     parser.add_argument("--out", type=Path, default=OUTPUT, help="where summary.json and the figures go")
     args = parser.parse_args(argv)

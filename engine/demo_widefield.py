@@ -15,16 +15,9 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-ROI = (610, 250, 700, 700)           # unbinned pixels: both rods, 24.6 um square
-FRONT_PROTOCOL = "Discharge at 5C for 30 seconds"
-PREPARE_PROTOCOL = "Discharge at 2C for 1150 seconds\nRest for 5 minutes"
-CRACK_PROTOCOL = "Charge at 5C until 2.8 V"
-CRACK_ACCEL = 24
-FRONT_ACCEL = 2
-PREPARE_ACCEL = 200
 
-
-def nwo_experiment(config, out_dir) -> list:
+def nwo_experiment(p, config, out_dir) -> list:
+    """The NWO part with the settings ``p`` (scenarios/demo.yaml, parameters.nwo)."""
     from operando.analysis import rod_figures as figures
     from operando.plans.cycling import run_protocol
     from operando.plans.widefield import cycling_widefield
@@ -39,16 +32,16 @@ def nwo_experiment(config, out_dir) -> list:
     checks = []
     with simulated_widefield(config) as (scope, pstat, client, _):
         RE, writer = make_run_engine(config, client)
-        camera = dict(frame_rate_hz=10, roi=ROI, operator="demo", sample_rate_hz=10)
+        camera = dict(frame_rate_hz=10, roi=tuple(p["roi"]), operator="demo", sample_rate_hz=10)
         uid, run, live = _analysed_run(RE, writer, client, cycling_widefield(
-            scope, pstat, FRONT_PROTOCOL, temporal_binning=2, accel=FRONT_ACCEL, **camera))
+            scope, pstat, p["front_protocol"], temporal_binning=2, accel=p["front_accel"], **camera))
         checks += _front_checks(run, live)
         _differential_figure(run, out_dir / "nwo_differential_images_5C_lithiation.png")
         figures.kymograph(live, 1, out_dir / "nwo_kymograph_5C_lithiation.png",
                           "NWO rod, 5C lithiation from x = 0.08: differential line-cut (1/s)")
-        RE(run_protocol(pstat, PREPARE_PROTOCOL, accel=PREPARE_ACCEL, sample_rate_hz=2))
+        RE(run_protocol(pstat, p["prepare_protocol"], accel=p["prepare_accel"], sample_rate_hz=2))
         uid, run, live = _analysed_run(RE, writer, client, cycling_widefield(
-            scope, pstat, CRACK_PROTOCOL, accel=CRACK_ACCEL, **camera))
+            scope, pstat, p["crack_protocol"], accel=p["crack_accel"], **camera))
         replay = _replayed(run)
         identical = replay.rows == live.rows and replay.cracks == live.cracks and replay.fronts == live.fronts
         checks.append(_check("NWO replayed analysis identical to live", float(identical), 1.0, 0.0, "bool"))
@@ -70,7 +63,7 @@ def _check(name, measured, truth, tolerance, unit, relative=False):
 def _analysed_run(RE, writer, client, plan):
     from operando.analysis.widefield_live import WidefieldAnalysis
 
-    from .demo import analysed_run
+    from .session import analysed_run
 
     return analysed_run(RE, writer, client, plan, WidefieldAnalysis)
 

@@ -45,7 +45,7 @@ def _electrochemistry(run, path: Path) -> tuple[str, str]:
     t = np.asarray(table["pstat_time_s"], float)
     fig = _figure(figsize=(7, 4.2))
     ax_v, ax_i = fig.subplots(2, 1, sharex=True)
-    scale, unit = (3600.0, "h") if t.max(initial=0) > 7200 else (60.0, "min") if t.max(initial=0) > 120 else (1.0, "s")
+    scale, unit = _time_unit(t)
     ax_v.plot(t / scale, table["pstat_voltage_v"], lw=1)
     ax_v.set_ylabel("voltage (V)")
     ax_i.plot(t / scale, np.asarray(table["pstat_current_a"], float) * 1e3, lw=1, color="tab:red")
@@ -53,6 +53,12 @@ def _electrochemistry(run, path: Path) -> tuple[str, str]:
     ax_i.set_xlabel(f"cell time ({unit})")
     _save(fig, path)
     return path.name, f"Potentiostat telemetry: {len(t)} samples (charging current positive)."
+
+
+def _time_unit(t: np.ndarray) -> tuple[float, str]:
+    """(seconds per unit, unit) for a time axis reaching max(t) s."""
+    end = float(np.max(t, initial=0.0))
+    return (3600.0, "h") if end > 7200 else (60.0, "min") if end > 120 else (1.0, "s")
 
 
 def _images(run, out_dir: Path) -> list[tuple[str, str]]:
@@ -95,10 +101,11 @@ def _analysis(derived, out_dir: Path):
         ids = list(zip(*(np.asarray(table[k]).astype(str) for k in by)))
         fig = _figure(figsize=(7, 4))
         ax = fig.subplots()
+        scale, unit = _time_unit(t)
         for ident in sorted(set(ids))[:30]:
             mask = np.array([i == ident for i in ids])
-            ax.plot(t[mask] / 60.0, y[mask], ".-", lw=1, ms=3, label=" ".join(ident))
-        ax.set_xlabel("cell time (min)")
+            ax.plot(t[mask] / scale, y[mask], ".-", lw=1, ms=3, label=" ".join(ident))
+        ax.set_xlabel(f"cell time ({unit})")
         ax.set_ylabel(label)
         if len(set(ids)) <= 12:
             ax.legend(fontsize=7, ncol=2)

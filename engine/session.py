@@ -95,3 +95,21 @@ def make_run_engine(config: Config, tiled_client=None, batch_size: int = 10):
         writer = BackgroundTiledWriter(runs_container(tiled_client), config.backup_dir, batch_size)
         RE.subscribe(writer)
     return RE, writer
+
+
+def analysed_run(RE, writer, client, plan, make_analysis):
+    """Run ``plan`` with ``make_analysis(sink)`` subscribed, its derived run going to Tiled's
+    'derived'; returns (uid, the stored run, the analysis) once everything is stored."""
+    from .analyze import DERIVED_CONTAINER
+    from .tiled_server import runs_container
+
+    analysis = make_analysis(writer.sink(runs_container(client, DERIVED_CONTAINER)))
+    token = RE.subscribe(analysis)
+    try:
+        (uid,) = RE(plan)
+    finally:
+        RE.unsubscribe(token)
+    if hasattr(analysis, "wait"):
+        analysis.wait()
+    writer.flush()
+    return uid, client["raw"][uid], analysis

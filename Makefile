@@ -18,7 +18,7 @@ demo: $(STAMP)
 	OPERANDO_HOME=$${OPERANDO_HOME:-$(CURDIR)/var/demo} $(BIN)/operando demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider tests
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/stream_planes.py

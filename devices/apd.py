@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 from ophyd import Component as Cpt, Device, EpicsSignal, EpicsSignalRO
+from ophyd.device import Staged
 from ophyd.status import DeviceStatus
 
 from .units import UnitsInDescribe
@@ -21,8 +22,10 @@ CHANNEL_BANDS_NM = {"reflection": (700.0, 1100.0), "fluorescence": (550.0, 680.0
 
 
 def default_data_directory() -> Path:
-    """Today's folder under $OPERANDO_DATA_DIR (default ~/.operando/data)."""
-    root = Path(os.environ.get("OPERANDO_DATA_DIR", Path.home() / ".operando" / "data"))
+    """Today's folder under $OPERANDO_DATA_DIR (default $OPERANDO_HOME/data, the folder the session's
+    Tiled server reads; ~/.operando/data without either)."""
+    home = Path(os.environ.get("OPERANDO_HOME", Path.home() / ".operando"))
+    root = Path(os.environ.get("OPERANDO_DATA_DIR", home / "data"))
     return root / datetime.date.today().strftime("%Y/%m/%d")
 
 
@@ -102,8 +105,12 @@ class ApdController(UnitsInDescribe, Device):
         """Acquire one plane; done when the controller's put callback reports it on disk.
 
         A put callback does not carry the server's verdict, so the frame counter is
-        checked: no new frame fails the status with the controller's message.
+        checked: no new frame fails the status with the controller's message. Refused when not
+        staged: frames would go on into the previous run's file.
         """
+        if self._staged != Staged.yes:
+            raise RuntimeError(f"{self.name}: stage the detector before triggering it (bpp.stage_decorator"
+                               f"([{self.name}])): staging opens the run's own frame file")
         before = self.get_index()
         result = DeviceStatus(self)
 

@@ -56,7 +56,7 @@ RUN_COLUMNS = ("uid", "scan", "start (local)", "plan", "material", "C-rate", "sa
 
 
 def run_row(start: dict, stop: dict | None) -> tuple:
-    """One line of ``operando runs``: the start and stop documents' essentials."""
+    """One line of ``operando runs`` (the RUN_COLUMNS), then the full uid."""
     stop = stop or {}
     sample = start.get("sample_name") or start.get("sample")
     if isinstance(sample, dict):
@@ -66,7 +66,7 @@ def run_row(start: dict, stop: dict | None) -> tuple:
             dt.datetime.fromtimestamp(start["time"]).strftime("%Y-%m-%d %H:%M:%S"),
             start.get("plan_name", ""), start.get("material", ""),
             _c_rate_text(c_rate), str(sample or ""), stop.get("exit_status", "(running or lost)"),
-            str(sum((stop.get("num_events") or {}).values())) if stop else "")
+            str(sum((stop.get("num_events") or {}).values())) if stop else "", start["uid"])
 
 
 def _c_rate_text(c_rate) -> str:

@@ -168,7 +168,10 @@ def cmd_runs(args) -> int:
         rows = newest_rows(results, args.limit)
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
-    print(format_table(rows))
+    if args.uids:
+        print("\n".join(full_uid for *_, full_uid in rows))
+        return 0
+    print(format_table([row[:-1] for row in rows]))
     print(f"{len(rows)} of {len(results)} matching runs shown" + ("" if len(rows) == len(results) else
                                                                   " (newest first; --limit for more)"))
     return 0
@@ -259,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", help="started before the end of this date (YYYY-MM-DD[THH:MM])")
     p.add_argument("--limit", type=int, default=20, help="how many runs to list (default 20)")
     p.add_argument("--derived", action="store_true", help="search the analysis (derived) runs instead")
+    p.add_argument("--uids", action="store_true", help="print only the full uids, one per line (for scripts)")
     p.set_defaults(func=cmd_runs)
     p = sub.add_parser("show", help="a run's metadata, streams, shapes and units, and its analysis runs")
     p.add_argument("uid", help="uid or unique prefix (raw or derived run)")

@@ -96,6 +96,8 @@ def _analysis(derived, out_dir: Path):
             continue
         table = derived[stream].read()
         time_key = "cell_time_s"
+        if any(k not in table for k in (time_key, key, *by)) or len(table[time_key]) == 0:
+            continue                      # a stream declared but never filled (a run too short to analyse)
         t = np.asarray(table[time_key], float)
         y = np.asarray(table[key], float) * scale
         ids = list(zip(*(np.asarray(table[k]).astype(str) for k in by)))

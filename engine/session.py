@@ -1,6 +1,7 @@
 """RunEngine wiring: persistent metadata and a Tiled writer that never blocks the instrument."""
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
@@ -37,6 +38,16 @@ class BackgroundTiledWriter:
         self.errors: list[BaseException] = []
         self._thread = threading.Thread(target=self._run, name="tiled-writer", daemon=True)
         self._thread.start()
+        atexit.register(self._flush_at_exit)
+
+    def _flush_at_exit(self):
+        """A session that ends (IPython exit, end of a script) first hands Tiled what is queued."""
+        if self.queue.unfinished_tasks:
+            log.warning("storing %d queued documents in Tiled before exit", self.queue.qsize())
+            try:
+                self.flush(timeout=300)
+            except TimeoutError as exc:
+                log.error("%s; the writer's backup holds what it could not store", exc)
 
     def __call__(self, name, doc):
         self.queue.put((self.writer, name, doc))

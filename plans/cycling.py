@@ -7,6 +7,7 @@ import json
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 
+from .metadata import protocol_c_rate
 from .protocol import CellLimits, parse_protocol, to_technique
 from .validation import check_number
 
@@ -38,7 +39,7 @@ def run_protocol(pstat, protocol: str, *, accel: float | None = None, sample_rat
     """
     technique = to_technique(parse_protocol(protocol), cell_limits(pstat))
     settings = cell_settings(pstat, accel, sample_rate_hz)
-    _md = {"plan_name": "run_protocol", "protocol": protocol, "technique": technique,
+    _md = {"plan_name": "run_protocol", "protocol": protocol, "c_rate": protocol_c_rate(protocol), "technique": technique,
            "capacity_ah": technique["capacity_ah"], "detectors": [pstat.name]}
     _md.update(md or {})
 

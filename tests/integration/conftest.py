@@ -36,3 +36,8 @@ def instrument_file(instrument, tmp_path):
                     f"tiled: {{port: {config.tiled_port}}}\n"
                     f"devices: {{confocal: '{config.pv_prefix}', potentiostat: '{config.pv_prefix}PSTAT:'}}\n")
     return path
+
+
+def pytest_collection_modifyitems(items):
+    """The docs' examples run last: they leave the shared cell wherever their protocols take it."""
+    items.sort(key=lambda item: item.path.name == "test_docs.py")

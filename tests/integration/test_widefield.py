@@ -196,3 +196,19 @@ def test_gitt_through_the_potentiostat_recovers_d_of_x(widefield):
     usable = x > 0.25
     assert usable.sum() >= 5
     assert np.all((ratio[usable] > 1 / 1.5) & (ratio[usable] < 1.5)), dict(zip(np.round(x, 3), np.round(ratio, 2)))
+
+
+def test_the_widefield_page_runs_in_the_profile(widefield, widefield_config, tmp_path):
+    """docs/widefield.md's code, in a profile session whose instrument file names the widefield
+    microscope (last in this module: it takes the rods through a hold and a 5C lithiation)."""
+    from doc_blocks import REPO, run_python, session_env
+
+    cfg = widefield_config
+    path = tmp_path / "instrument.yaml"
+    path.write_text(f"home: {cfg.home}\nchannel_access: {{base_port: {cfg.ca_base_port}}}\n"
+                    f"tiled: {{port: {cfg.tiled_port}}}\n"
+                    f"devices: {{widefield: '{cfg.pv_prefix}', potentiostat: '{cfg.pv_prefix}PSTAT:'}}\n")
+    out = run_python(REPO / "docs" / "widefield.md", session_env(cfg, path), tmp_path)
+    assert f"connected: pstat ({cfg.pv_prefix}PSTAT:), widefield ({cfg.pv_prefix})" in out
+    velocities = [float(line.split(":")[1].split()[0]) for line in out.splitlines() if line.startswith("rod ")]
+    assert velocities and all(400 < v < 800 for v in velocities), out[-2000:]     # 5C: ~580 nm/s (seed)

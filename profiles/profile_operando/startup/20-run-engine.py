@@ -4,8 +4,9 @@ own thread, with a JSONL backup of any run Tiled fails to take."""
 from tiled.queries import Key  # noqa: F401
 
 from operando.engine.session import make_run_engine
-from operando.engine.tiled_server import connect, runs_container
+from operando.engine.tiled_server import connect, runs_container, wait_for_tiled
 
+wait_for_tiled(config, timeout=30)          # a server started a moment ago may still be coming up
 client = connect(config)
 catalog = runs_container(client)            # catalog[-1], catalog[uid], catalog.search(Key("material") == "LCO")
 derived = runs_container(client, "derived")

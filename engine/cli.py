@@ -216,7 +216,16 @@ def cmd_report(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="operando", description="Operando optical microscopy of batteries.")
+    parser = argparse.ArgumentParser(
+        prog="operando", description="Operando optical microscopy of batteries: simulated instrument, Tiled, analysis.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  operando ioc all & operando serve &        the simulated confocal microscope and Tiled\n"
+               "  operando shell                             IPython with RE, devices, catalog, plans\n"
+               "  operando run --scenario scenarios/lco-1c-charge.yaml --out var/lco\n"
+               "  operando runs --material LCO --c-rate 0.5  then: show / analyze / report / export UID\n\n"
+               "exit codes: 0 done, 1 nothing to do or a step failed, 2 bad arguments or scenario,\n"
+               "3 no such run, 4 no Tiled server, 130 interrupted. Docs: docs/README.md")
     parser.add_argument("--home", type=Path, help="data and state directory (default $OPERANDO_HOME or ~/.operando)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("ioc", help="run a simulated IOC (one process per instrument part)")
@@ -234,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "profiles/profile_operando/instrument.yaml)")
     p.add_argument("extra", nargs=argparse.REMAINDER, help="IPython options")
     p.set_defaults(func=cmd_shell)
-    p = sub.add_parser("demo", help="start everything, record a z-stack into Tiled, check it, stop")
+    p = sub.add_parser("demo", help="the simulated operando experiment end to end (scenarios/demo.yaml), checked "
+                                    "against the simulator's truth")
     p.add_argument("--timing", choices=["realistic", "fast"], default=None,
                    help="realistic: the pristine stack at the scanner's pace (~70 s longer); default: "
                         "scenarios/demo.yaml's (fast)")

@@ -15,6 +15,16 @@ from operando.engine.subscriptions import subscriptions
 bec = BestEffortCallback()
 if is_re_worker_active() or not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
     bec.disable_plots()
+else:
+    try:
+        get_ipython().run_line_magic("matplotlib", "")      # a GUI backend, so live plots update
+        import matplotlib
+
+        if not matplotlib.get_backend().lower().startswith(("qt", "tk", "gtk", "wx", "macosx")):
+            raise RuntimeError(f"no GUI toolkit for matplotlib (backend {matplotlib.get_backend()})")
+    except Exception as exc:                                 # no Tk/Qt here: tables only
+        print(f"live plots off ({exc}); bec prints tables")
+        bec.disable_plots()
 RE.subscribe(bec)
 if not is_re_worker_active():
     from bluesky.utils import ProgressBarManager

@@ -18,12 +18,13 @@ demo: $(STAMP)
 	OPERANDO_HOME=$${OPERANDO_HOME:-$(CURDIR)/var/demo} $(BIN)/operando demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -rs -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -rs --durations=25 -p no:cacheprovider tests
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/stream_planes.py
 	$(BIN)/python benchmarks/analyse_stack.py
 	$(BIN)/python benchmarks/query_runs.py
+	$(BIN)/python benchmarks/camera_rate.py
 
 clean:
 	rm -rf $(VENV) var

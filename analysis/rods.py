@@ -80,7 +80,9 @@ def axial_profile(image: np.ndarray, rod: RodAxis, step_px: float = 0.25, half_w
 
 def end_positions(s: np.ndarray, profile: np.ndarray) -> tuple[float, float]:
     """Sub-pixel positions (same units as s) of the rod's two ends: where the profile crosses half
-    way between the background outside and the rod's plateau, interpolated linearly."""
+    way between the background outside and the rod's plateau, interpolated linearly. Something
+    bright at the edge of the profile (a cut-off fragment, a neighbour) is passed over to the rod's
+    own end; an end with no crossing inside the profile is NaN."""
     n = profile.size
     inner = profile[n // 4: 3 * n // 4]
     plateau = float(np.median(inner))
@@ -89,8 +91,16 @@ def end_positions(s: np.ndarray, profile: np.ndarray) -> tuple[float, float]:
     above = profile > half
     first = int(np.argmax(above))
     last = n - 1 - int(np.argmax(above[::-1]))
+    rises = np.nonzero(~above[:-1] & above[1:])[0] + 1        # first bright index after a dark one
+    falls = np.nonzero(above[:-1] & ~above[1:])[0]            # last bright index before a dark one
+    if first == 0:
+        first = int(rises[0]) if rises.size and rises[0] < n // 2 else -1
+    if last == n - 1:
+        last = int(falls[-1]) if falls.size and falls[-1] >= n // 2 else -1
 
     def cross(i0, i1):
+        if i0 < 0 or i1 >= n:
+            return np.nan
         y0, y1 = profile[i0] - half, profile[i1] - half
         return s[i0] + (s[i1] - s[i0]) * y0 / (y0 - y1) if y0 != y1 else s[i0]
 

@@ -133,7 +133,7 @@ class WidefieldAnalysis(DocumentRouter):
             elongation = length / first - 1.0
             row = {"frame": frame, "cell_time_s": cell_time_s, "rod": rod.label, "length_um": length,
                    "elongation": elongation, "x": float(R.x_from_elongation(elongation, self.x_start)),
-                   "mean_counts": float(np.mean(profile[(s > a) & (s < b)]))}
+                   "mean_counts": float(np.mean(profile[(s > a) & (s < b)])) if b > a else float("nan")}
             self.rows.append(row)
             self._emit("event", self._rod_desc.compose_event(data=row, timestamps={k: 0.0 for k in row}))
 

@@ -91,14 +91,14 @@ def persistent_metadata(directory) -> PersistentDict:
     return _METADATA[key]
 
 
-def make_run_engine(config: Config, tiled_client=None, batch_size: int = 10):
-    """A RunEngine whose metadata persists in ``home/re_md`` and whose runs go to Tiled.
-
-    Returns (RE, writer); writer is None without a client.
+def make_run_engine(config: Config, tiled_client=None, batch_size: int = 10, metadata_dir=None):
+    """A RunEngine whose metadata persists in ``metadata_dir`` (default ``home/re_md``, shared by the
+    sessions of one home, one at a time: the files are not safe for two live processes) and whose
+    runs go to Tiled. Returns (RE, writer); writer is None without a client.
     """
     RE = RunEngine({})
     config.home.mkdir(parents=True, exist_ok=True)
-    RE.md = persistent_metadata(config.home / "re_md")
+    RE.md = persistent_metadata(metadata_dir or config.home / "re_md")
     writer = None
     if tiled_client is not None:
         from .tiled_server import runs_container

@@ -10,7 +10,8 @@ from operando.engine.session import make_run_engine
 def instrument(test_config):
     with simulated_instrument(test_config) as (scope, client, procs):
         scope.apd.timing_mode.set("fast").wait(5)
-        RE, writer = make_run_engine(test_config, client)
+        # Its own metadata folder: profile sessions started by tests write home/re_md meanwhile.
+        RE, writer = make_run_engine(test_config, client, metadata_dir=test_config.home / "re_md_pytest")
         yield {"config": test_config, "scope": scope, "client": client, "RE": RE, "writer": writer,
                "procs": procs}
     for p in procs:

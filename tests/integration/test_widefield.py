@@ -21,7 +21,8 @@ from operando.plans.widefield import cycling_widefield, widefield_timeseries
 @pytest.fixture(scope="module")
 def widefield(widefield_config):
     with simulated_widefield(widefield_config) as (scope, pstat, client, procs):
-        RE, writer = make_run_engine(widefield_config, client, batch_size=100)   # long telemetry pages (GITT)
+        RE, writer = make_run_engine(widefield_config, client, batch_size=100,   # long telemetry pages (GITT)
+                                     metadata_dir=widefield_config.home / "re_md_pytest")
         yield {"scope": scope, "pstat": pstat, "client": client, "RE": RE, "writer": writer}
     for p in procs:
         assert not p.alive(), f"{p.name} (pid {p.pid}) still running after teardown"
@@ -79,21 +80,22 @@ def test_fast_lithiation_fronts_and_elongation_from_the_stored_run(widefield):
     assert 0.3 < true_fronts[0] < 0.9                       # seed: 0.58 um/s at 5C
 
 
-def test_camera_at_100_hz_for_60_s_loses_no_frame(widefield):
+def test_camera_at_100_hz_loses_no_frame(widefield):
+    """15 s at 100 Hz, every frame stored in order (the 60-s sustained rate is benchmarks/camera_rate.py)."""
     scope = widefield["scope"]
-    (uid,) = widefield["RE"](widefield_timeseries(scope, num_frames=6000, frame_rate_hz=100, exposure_s=0.005,
+    (uid,) = widefield["RE"](widefield_timeseries(scope, num_frames=1500, frame_rate_hz=100, exposure_s=0.005,
                                                   binning=1, roi=(832, 472, 256, 256), collect_every_s=2.0))
     run = stored_run(widefield, uid)
     wf = run["widefield"]
     numbers = np.asarray(wf["widefield_camera_frame_number"].read())
     raw = np.asarray(wf["widefield_camera_first_raw_frame"].read())
     stamps = np.asarray(wf["widefield_camera_timestamp"].read())
-    assert np.array_equal(numbers, np.arange(6000))
-    assert np.array_equal(raw, np.arange(6000))                # no raw frame dropped either
+    assert np.array_equal(numbers, np.arange(1500))
+    assert np.array_equal(raw, np.arange(1500))                # no raw frame dropped either
     assert int(scope.camera.dropped_frames.get()) == 0
     assert np.median(np.diff(stamps)) == pytest.approx(0.01, rel=0.02)
-    assert stamps[-1] - stamps[0] == pytest.approx(59.99, abs=0.05)
-    assert wf["widefield_camera_image"].shape == (6000, 256, 256)
+    assert stamps[-1] - stamps[0] == pytest.approx(14.99, abs=0.05)
+    assert wf["widefield_camera_image"].shape == (1500, 256, 256)
 
 
 def test_bad_camera_settings_are_refused_before_anything_moves(widefield):

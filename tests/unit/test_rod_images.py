@@ -85,3 +85,19 @@ def test_fronts_of_a_two_ended_and_a_one_ended_rod(lithiation):
     assert len(one) == 1                                    # rod 2 takes lithium at one end only
     t_one = true_front_um_s(times, states, 2, 17.9, 0) * 1e3
     assert one[0]["velocity_nm_s"] == pytest.approx(t_one, rel=0.15)
+
+
+def test_rod_ends_pass_over_a_bright_neighbour_at_the_profile_edge():
+    """A cut-off fragment reaching the end of the profile: the rod's own end is found, not the edge;
+    an end with no crossing inside the profile is NaN, never an index error."""
+    from operando.analysis.rods import end_positions
+
+    s = np.arange(200) * 0.25
+    profile = np.full(200, 100.0)
+    profile[30:150] = 1000.0          # the rod: steps between 7.25 and 7.5, and 37.25 and 37.5
+    profile[170:] = 900.0             # a fragment 5 um beyond, running off the profile
+    a, b = end_positions(s, profile)
+    assert 7.25 <= a <= 7.5 and 37.25 <= b <= 37.5
+    profile[150:] = 1000.0            # bright to the very edge: no end on that side
+    a, b = end_positions(s, profile)
+    assert 7.25 <= a <= 7.5 and np.isnan(b)

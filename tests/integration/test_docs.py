@@ -84,10 +84,20 @@ def test_bash_blocks_that_start_their_own_servers(name, offset, test_config, tmp
 
 
 def test_the_queue_server_block(instrument, instrument_file, tmp_path):
+    """Redis and the queue server on loopback, the profile's startup files in its worker, a zstack
+    queued: its run is in Tiled."""
     from system_packages import debian_command
+
+    from tiled.queries import Key
 
     debian_command("redis-server", "redis-server")
     base = instrument["config"].ca_base_port + 560
     env = session_env(instrument["config"], instrument_file, REDIS_PORT=base, QS_PORT=base + 1, QS_INFO_PORT=base + 2,
                       TMPDIR=tmp_path)
-    run_bash(_page("docs/profile.md"), env, tmp_path / "work", timeout=150)
+    out = run_bash(_page("docs/profile.md"), env, tmp_path / "work", timeout=150)
+    assert "Startup code was successfully loaded" in out and "Plan state: completed" in out
+    uid = next(line.split("'")[1] for line in out.splitlines() if "New run was open:" in line)
+    run = instrument["client"]["raw"][uid]
+    assert run.metadata["start"]["plan_name"] == "zstack" and run.metadata["stop"]["exit_status"] == "success"
+    assert run["primary"]["confocal_apd_reflection"].shape == (5, 64, 64)
+    assert len(instrument["client"]["raw"].search(Key("uid") == uid)) == 1

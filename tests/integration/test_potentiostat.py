@@ -126,15 +126,15 @@ def test_charging_changes_what_the_microscope_records(instrument, pstat):
     assert np.percentile(after, 99.9) > 1.05 * np.percentile(before, 99.9)
 
 
-def test_one_kilohertz_for_a_minute_is_collected_once_each(instrument, pstat):
-    """The IOC posts 1000 samples per second for 60 s of wall time; collect yields each once."""
+def test_one_kilohertz_is_collected_once_each(instrument, pstat):
+    """The IOC posts 1000 samples per second for 20 s of wall time; collect yields each once."""
     from operando.plans.cycling import cell_limits
     from operando.plans.protocol import parse_protocol, to_technique
 
     pstat.sample_rate_hz.set(1000).wait(5)
     pstat.accel.set(1).wait(5)
     try:
-        pstat.load_technique(to_technique(parse_protocol("Charge at C/5 for 60 s"), cell_limits(pstat))).wait(5)
+        pstat.load_technique(to_technique(parse_protocol("Charge at C/5 for 20 s"), cell_limits(pstat))).wait(5)
         pstat.kickoff().wait(10)
         pstat.complete().wait(120)
         events = list(pstat.collect())
@@ -142,6 +142,6 @@ def test_one_kilohertz_for_a_minute_is_collected_once_each(instrument, pstat):
         pstat.sample_rate_hz.set(10).wait(5)
     seq = np.array([e["data"]["pstat_seq_num"] for e in events])
     t = np.array([e["data"]["pstat_time_s"] for e in events])
-    assert len(seq) == 60001                                   # 0 ... 60 s every 1 ms, both ends
+    assert len(seq) == 20001                                   # 0 ... 20 s every 1 ms, both ends
     np.testing.assert_array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
     np.testing.assert_allclose(np.diff(t), 1e-3, atol=1e-9)

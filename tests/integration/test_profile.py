@@ -1,13 +1,11 @@
-"""The IPython profile as a scientist uses it, and the same startup files in the queue server."""
+"""The IPython profile as a scientist uses it (the queue server loading the same startup files is
+test_docs.py::test_the_queue_server_block, docs/profile.md's example)."""
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-
-from system_packages import debian_command
 
 pytestmark = pytest.mark.integration
 OPERANDO = str(Path(sys.executable).with_name("operando"))
@@ -69,67 +67,3 @@ def test_profile_refuses_a_wrong_prefix_with_what_to_do(instrument, tmp_path):
     text = done.stdout + done.stderr
     assert "DEVICES False False" in text          # IPython goes on after a failed startup file, without them
     assert "devices.confocal ('NOPE:') did not connect" in text and "operando ioc all" in text
-
-
-def test_queue_server_loads_the_profile_and_stores_a_queued_zstack(instrument, instrument_file, tmp_path):
-    from bluesky_queueserver_api import BPlan
-    from bluesky_queueserver_api.zmq import REManagerAPI
-
-    redis = debian_command("redis-server", "redis-server")
-    base = instrument["config"].ca_base_port + 300
-    control, info = f"tcp://127.0.0.1:{base + 1}", f"tcp://127.0.0.1:{base + 2}"
-    env = dict(os.environ, OPERANDO_INSTRUMENT=str(instrument_file))
-    procs = [subprocess.Popen([redis, "--bind", "127.0.0.1", "--port", str(base), "--save", "", "--appendonly", "no",
-                               "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, start_new_session=True)]
-    log = open(tmp_path / "re-manager.log", "w")
-    RM = None
-    try:
-        procs.append(subprocess.Popen(
-            [str(Path(sys.executable).with_name("start-re-manager")), "--startup-dir", str(PROFILE / "startup"),
-             "--existing-plans-devices", str(tmp_path / "existing_plans_and_devices.yaml"),
-             "--user-group-permissions", str(PROFILE / "startup" / "user_group_permissions.yaml"),
-             "--redis-addr", f"127.0.0.1:{base}", "--redis-name-prefix", "operando_test",
-             "--zmq-control-addr", control, "--zmq-info-addr", info, "--zmq-publish-console", "OFF"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-        RM = REManagerAPI(zmq_control_addr=control, zmq_info_addr=info, timeout_recv=5)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                RM.status()
-                break
-            except Exception:
-                assert procs[1].poll() is None, (tmp_path / "re-manager.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "RE Manager did not answer in 60 s"
-                time.sleep(0.5)
-        RM.environment_open()
-        RM.wait_for_idle(timeout=90)
-        status = RM.status()
-        assert status["worker_environment_exists"], (tmp_path / "re-manager.log").read_text()[-3000:]
-        allowed = RM.plans_allowed()["plans_allowed"]
-        assert {"zstack", "cycling_zstack", "run_protocol", "widefield_timeseries"} <= set(allowed)
-        added = RM.item_add(BPlan("zstack", "confocal", 10, 11.5, 0.5, pixels=[48, 48],
-                                  md={"sample": "queued", "material": "LCO"}))
-        assert added["success"], added
-        RM.queue_start()
-        RM.wait_for_idle(timeout=120)
-        result = RM.history_get()["items"][-1]["result"]
-        assert result["exit_status"] == "completed", result
-        (uid,) = result["run_uids"]
-        run = instrument["client"]["raw"][uid]
-        assert run.metadata["start"]["sample"] == "queued"
-        assert run.metadata["stop"]["exit_status"] == "success"
-        assert run["primary"]["confocal_apd_reflection"].shape == (4, 48, 48)
-        RM.environment_close()
-        RM.wait_for_idle(timeout=60)
-    finally:
-        if RM is not None:
-            RM.close()
-        for p in reversed(procs):
-            os.killpg(p.pid, 15)
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, 9)
-                p.wait(5)
-        log.close()
-    assert all(p.poll() is not None for p in procs)

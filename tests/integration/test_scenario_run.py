@@ -24,11 +24,12 @@ def _shortened(name: str, tmp_path) -> Path:
     import yaml
 
     data = yaml.safe_load((SCENARIOS / name).read_text())
+    data["steps"] = [step for step in data["steps"] if step["plan"] != "run_protocol"]   # the salt's rest
     for step in data["steps"]:
         if "pixels" in step:
             step.update(pixels=[128, 128], pixel_size_um=0.16)
         if step["plan"] == "cycling_zstack":
-            step["accel"] = 300
+            step["accel"] = 400
     path = tmp_path / name
     path.write_text(yaml.safe_dump(data))
     return path
@@ -42,9 +43,9 @@ def test_the_lco_scenario_runs_end_to_end_and_stores_its_runs(test_config, tmp_p
                           env=_env(config), capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     records = json.loads((out / "runs.json").read_text())
-    assert [r["plan"] for r in records] == ["zstack", "run_protocol", "cycling_zstack"]
+    assert [r["plan"] for r in records] == ["zstack", "cycling_zstack"]
     assert all(r["exit_status"] == "success" for r in records)
-    cycling = records[2]
+    cycling = records[1]
     assert any("dV/V (%)" in line for line in cycling["analysis"])
     assert all(Path(r["report"]).is_file() for r in records)
     # Everything it started is stopped; its runs are in the Tiled catalog under OUT/home.

@@ -10,7 +10,7 @@ wait_for_tiled(config, timeout=30)          # a server started a moment ago may 
 client = connect(config)
 catalog = runs_container(client)            # catalog[-1], catalog[uid], catalog.search(Key("material") == "LCO")
 derived = runs_container(client, "derived")
-RE, writer = make_run_engine(config, client)
+RE, writer = make_run_engine(config, client, batch_size=50)   # telemetry at up to 1 kHz: fewer, larger writes
 if is_re_worker_active():
     # A queue server worker may be closed right after a plan: a run ends once Tiled holds it.
     RE.subscribe(lambda name, doc: writer.flush() if name == "stop" else None)

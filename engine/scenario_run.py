@@ -93,7 +93,7 @@ def _run_step(i, step, scenario, devices, RE, writer, client, out_dir) -> dict:
           flush=True)
     return {"step": i, "plan": step.plan, "uid": uid, "scan_id": start.get("scan_id"),
             "exit_status": stop.get("exit_status"), "num_events": stop.get("num_events"),
-            "wall_time_s": round(time.monotonic() - t0, 1), "report": str(report), "analysis": lines}
+            "wall_time_s": round(time.monotonic() - t0, 1), "report": str(report.resolve()), "analysis": lines}
 
 
 def _analysis_factory(instrument: str):

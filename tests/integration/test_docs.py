@@ -3,6 +3,8 @@
 These run last (tests/integration/conftest.py): the examples take the shared cell wherever their
 protocols take it. docs/widefield.md runs on the widefield instrument, in test_widefield.py.
 """
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -79,8 +81,31 @@ def test_bash_blocks_that_start_their_own_servers(name, offset, test_config, tmp
         assert "connected: confocal (OPR:), pstat (OPR:PSTAT:)" in out
     if name == "docs/scenarios.md":
         assert "[('widefield_timeseries', 'success'), ('cycling_widefield', 'success')]" in out
+        _scenario_runs_are_in_tiled(tmp_path / "work" / "var" / "nwo-fronts", config)
     if name == "README.md":
         assert out.count("checked with make -n") == 2
+
+
+def _scenario_runs_are_in_tiled(out, config):
+    """What `operando run` recorded: runs.json, a report per run, and the runs (raw and analysed) in the
+    Tiled catalog it left under OUT/home, read back by a new server."""
+    import json
+
+    from operando.engine.tiled_server import connect, start_tiled
+
+    records = json.loads((out / "runs.json").read_text())
+    assert all(Path(r["report"]).is_file() for r in records)
+    assert any("nm/s" in line for line in records[1]["analysis"])           # fronts, analysed live
+    home = config.with_home(out / "home")
+    server = start_tiled(home)
+    try:
+        client = connect(home)
+        run = client["raw"][records[1]["uid"]]
+        assert run.metadata["start"]["material"] == "NWO" and run.metadata["stop"]["exit_status"] == "success"
+        assert run["widefield"]["widefield_camera_image"].shape[0] == run.metadata["stop"]["num_events"]["widefield"]
+        assert len(client["derived"]) == 1
+    finally:
+        server.stop()
 
 
 def test_the_queue_server_block(instrument, instrument_file, tmp_path):

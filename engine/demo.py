@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from .config import Config
+from .instrument import connected_potentiostat
 
 DEMO_FILE = Path(__file__).resolve().parents[1] / "scenarios" / "demo.yaml"   # the demo's settings
 OUTPUT = Path("demo-output")
@@ -89,7 +89,7 @@ def run_demo(config: Config, timing: str | None = None, out_dir: Path = OUTPUT, 
             print(f"{agg['label']:>11}  {agg['volume_um3']:>12.1f}  {obj.volume_um3:>18.1f}  "
                   f"{obj.volume_um3 / agg['volume_um3']:.2f}")
         scope.apd.timing_mode.set("fast").wait(5)
-        with _potentiostat(config) as pstat:
+        with connected_potentiostat(config) as pstat:
             cycling_checks, analysis = _cycling_experiment(p["cycling"], scope, pstat, RE, writer, client, out_dir)
             checks += cycling_checks
             checks += _spectral_experiment(p["spectral"], p["cycling"]["positions"][0], scope, pstat, RE, writer,
@@ -108,19 +108,6 @@ def run_demo(config: Config, timing: str | None = None, out_dir: Path = OUTPUT, 
 ESSENTIAL = ("pristine stack read back byte-identical", "telemetry contiguous", "stacks inside the protocol",
              "replayed analysis identical to live", "NWO frames contiguous (5C lithiation)",
              "NWO frames contiguous (5C delithiation)", "NWO replayed analysis identical to live")
-
-
-@contextmanager
-def _potentiostat(config):
-    """The instrument's potentiostat, connected; its CA channels closed on exit."""
-    from operando.devices.potentiostat import Potentiostat
-
-    pstat = Potentiostat(config.pv_prefix + "PSTAT:", name="pstat")
-    pstat.wait_for_connection(timeout=10)
-    try:
-        yield pstat
-    finally:
-        pstat.destroy()
 
 
 def _live_run(RE, writer, client, plan, figures_dir=None):
@@ -198,7 +185,7 @@ def _nmc_experiment(p, cycling, config, out_dir) -> list:
     with simulated_instrument(config) as (scope, client, _):
         RE, writer = make_run_engine(config, client)
         scope.apd.timing_mode.set("fast").wait(5)
-        with _potentiostat(config) as pstat:
+        with connected_potentiostat(config) as pstat:
             uid, run, analysis = _live_run(RE, writer, client, cycling_zstack(
                 scope, pstat, p["protocol"], cycling["positions"], accel=p["accel"], sample_rate_hz=10,
                 sample=p["sample"], operator="demo", **cycling["stack"]))

@@ -92,3 +92,16 @@ def connect_devices(instrument, timeout: float = 10.0) -> dict:
                 f"(`operando ioc all`) or set the prefix in {instrument.source or 'the instrument file'}") from None
         devices[name] = device
     return devices
+
+
+@contextmanager
+def connected_potentiostat(config: Config):
+    """The instrument's potentiostat, connected; its CA channels closed on exit."""
+    from operando.devices.potentiostat import Potentiostat
+
+    pstat = Potentiostat(config.pv_prefix + "PSTAT:", name="pstat")
+    pstat.wait_for_connection(timeout=10)
+    try:
+        yield pstat
+    finally:
+        pstat.destroy()

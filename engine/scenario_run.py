@@ -52,18 +52,11 @@ def _instrument(scenario: Scenario, config: Config):
         with simulated_widefield(config) as (scope, pstat, client, _):
             yield {"scope": scope, "pstat": pstat}, client
         return
-    from operando.devices.potentiostat import Potentiostat
+    from .instrument import connected_potentiostat, simulated_instrument
 
-    from .instrument import simulated_instrument
-
-    with simulated_instrument(config) as (scope, client, _):
+    with simulated_instrument(config) as (scope, client, _), connected_potentiostat(config) as pstat:
         scope.apd.timing_mode.set(scenario.timing).wait(5)
-        pstat = Potentiostat(config.pv_prefix + "PSTAT:", name="pstat")
-        pstat.wait_for_connection(timeout=10)
-        try:
-            yield {"scope": scope, "pstat": pstat}, client
-        finally:
-            pstat.destroy()
+        yield {"scope": scope, "pstat": pstat}, client
 
 
 def _run_step(i, step, scenario, devices, RE, writer, client, out_dir) -> dict:

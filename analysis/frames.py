@@ -47,7 +47,7 @@ def read_frames(path: Path, dataset: str, rows: list[int], attempts: int = 20) -
 
     for attempt in range(attempts):
         try:
-            with h5py.File(path, "r") as f:
+            with h5py.File(path, "r", locking=False) as f:
                 data = f[dataset]
                 lo, hi = min(rows), max(rows) + 1
                 block = data[lo:hi]

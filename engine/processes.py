@@ -33,6 +33,8 @@ class ManagedProcess:
     name: str
     popen: subprocess.Popen
     log_path: Path | None = None
+    argv: tuple[str, ...] = ()
+    env: dict | None = None
 
     @property
     def pid(self) -> int:
@@ -55,18 +57,32 @@ class ManagedProcess:
                 self.popen.wait(timeout)
         return self.popen.returncode
 
+    def kill(self) -> None:
+        """SIGKILL the process group (a crash: nothing is shut down cleanly)."""
+        if self.alive():
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(5.0)
+
+    def restart(self) -> None:
+        """Start the same command again (same arguments, environment and log) in this object, so
+        the lists that hold it stop the new process."""
+        self.stop()
+        self.popen = _popen(self.argv, self.env, self.log_path)
+
+
+def _popen(argv, env: dict, log_path: Path | None) -> subprocess.Popen:
+    if log_path is None:
+        return subprocess.Popen(list(argv), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:   # the child keeps its own descriptor
+        return subprocess.Popen(list(argv), env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+
 
 def _spawn(name: str, argv: list[str], env: dict, log_dir: Path | None) -> ManagedProcess:
-    if log_dir is None:
-        popen = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, start_new_session=True)
-        return ManagedProcess(name, popen)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{name}.log"
-    with open(log_path, "ab") as log:   # the child keeps its own descriptor
-        popen = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, start_new_session=True)
-    return ManagedProcess(name, popen, log_path)
+    log_path = None if log_dir is None else log_dir / f"{name}.log"
+    return ManagedProcess(name, _popen(argv, env, log_path), log_path, tuple(argv), env)
 
 
 def ioc_argv(part: str, config: Config, extra: list[str] | None = None,
@@ -154,6 +170,15 @@ def wait_for_pvs(config: Config, names: list[str], timeout: float, procs=()) -> 
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def restart_ioc(config: Config, procs: list[ManagedProcess], part: str, timeout: float = 30.0) -> ManagedProcess:
+    """Stop the IOC of ``part`` among ``procs`` and start it again (a fresh simulated device: a
+    restarted potentiostat IOC holds a new cell); returns once its PVs answer."""
+    (proc,) = [p for p in procs if p.name == f"ioc-{part}"]
+    proc.restart()
+    wait_for_pvs(config, [part_prefix(config, part) + PROBE_PV[part]], timeout, [proc])
+    return proc
 
 
 def stop_all(procs: list[ManagedProcess]) -> None:

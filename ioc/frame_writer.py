@@ -14,7 +14,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
+# Every open passes locking=False: readers (Tiled, live analysis) open the file while it grows, and
+# HDF5 2.0 reads HDF5_USE_FILE_LOCKING once, when h5py is imported, so the variable cannot be set here.
 
 
 def dataset_path(channel: str) -> str:
@@ -50,7 +51,7 @@ class FrameFileWriter:
             return []
         n0, k = self.frames_written, len(items)
         sums = [{} for _ in items]
-        with h5py.File(self.path, "a") as f:
+        with h5py.File(self.path, "a", locking=False) as f:
             for channel in items[0][0]:
                 block = np.stack([frames[channel] for frames, _ in items])
                 name = dataset_path(channel)
@@ -90,7 +91,7 @@ class FrameFileWriter:
 
 def _truncate_datasets(path: Path, n: int) -> None:
     """Resize every dataset longer than n along its first axis to n."""
-    with h5py.File(path, "a") as f:
+    with h5py.File(path, "a", locking=False) as f:
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset) and obj.shape and obj.shape[0] > n:
                 obj.resize(n, axis=0)

@@ -44,7 +44,7 @@ def append_rod_truths(path: Path, items, electrode: RodElectrode) -> None:
             for k, c in enumerate(r.cracks[:MAX_CRACKS]):
                 cracks[j, k] = (c.face, c.progress, c.gap_um, c.start_time_s)
         columns[f"{g}/cracks"] = cracks
-    with h5py.File(path, "a") as f:
+    with h5py.File(path, "a", locking=False) as f:
         for name, values in columns.items():
             block = np.asarray(values, dtype=float)
             if name not in f:

@@ -79,7 +79,7 @@ def append_state_truth(path: Path, frame: int, state, electrode: Electrode, drif
     from .electrolyte import liquid_distances_m
 
     radius = {a.label: float(np.prod(a.semi_axes_um)) ** (1 / 3) for a in electrode.agglomerates}
-    with h5py.File(path, "a") as f:
+    with h5py.File(path, "a", locking=False) as f:
         def append(name, value, shape=()):
             if name not in f:
                 f.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype="f8")
@@ -108,7 +108,7 @@ def truncate_state_truth(path: Path, n: int) -> None:
 
     if not Path(path).exists():
         return
-    with h5py.File(path, "a") as f:
+    with h5py.File(path, "a", locking=False) as f:
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset) and obj.shape and obj.shape[0] > n and name != "liquid_distance_um":
                 obj.resize(n, axis=0)

@@ -18,3 +18,22 @@ def test_frames_append_with_checksums_and_the_file_is_never_overwritten(tmp_path
     np.testing.assert_array_equal(z, [0.0, 1.0, 2.0])
     with pytest.raises(FileExistsError):
         FrameFileWriter(w.path)
+
+
+def test_frames_append_while_a_reader_holds_the_file_open_in_another_process(tmp_path):
+    """Tiled and the live analysis open the file (HDF5's default: with a lock) while the IOC appends;
+    the writer must not wait for, or fail on, their lock (seen: 'unable to lock file, errno = 11')."""
+    import subprocess
+    import sys
+
+    w = FrameFileWriter(tmp_path / "f.h5")
+    w.append({"image": np.zeros((2, 2), np.uint16)}, {"t": 0.0})
+    reader = subprocess.Popen([sys.executable, "-c", "import h5py, sys; f = h5py.File(sys.argv[1], 'r'); "
+                               "print('open', flush=True); sys.stdin.read()", str(w.path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "open"
+        w.append({"image": np.ones((2, 2), np.uint16)}, {"t": 1.0})
+    finally:
+        reader.communicate("")
+    assert w.frames_written == 2

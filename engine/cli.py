@@ -105,6 +105,28 @@ def cmd_demo(args) -> int:
 EXIT_USAGE, EXIT_NO_RUN, EXIT_NO_SERVER = 2, 3, 4
 
 
+def c_rate_value(text: str) -> float:
+    """--c-rate: a finite number in (0, 1000] (argparse type: refused before anything connects)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1000:
+        raise argparse.ArgumentTypeError(f"a C-rate in (0, 1000], e.g. 0.5 for C/2; got {text!r}")
+    return value
+
+
+def limit_value(text: str) -> int:
+    """--limit: how many runs, 1-10000."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 10000:
+        raise argparse.ArgumentTypeError(f"a whole number of runs in [1, 10000]; got {text!r}")
+    return value
+
+
 class CliError(Exception):
     """A message for the user and the exit code scripts see."""
 
@@ -264,13 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help="search stored runs (material, C-rate, plan, sample, dates); prints a table",
                        description="Search the runs in Tiled; criteria combine (AND). Newest first.")
     p.add_argument("--material", help="e.g. LCO, NMC811, NWO")
-    p.add_argument("--c-rate", type=float, help="largest C-rate of the protocol, e.g. 0.5 for C/2")
+    p.add_argument("--c-rate", type=c_rate_value, help="largest C-rate of the protocol, e.g. 0.5 for C/2")
     p.add_argument("--plan", help="plan name, e.g. cycling_zstack, zstack, gitt")
     p.add_argument("--sample", help="sample name")
     p.add_argument("--operator", help="who ran it")
     p.add_argument("--since", help="started on or after this date (YYYY-MM-DD[THH:MM], local time)")
     p.add_argument("--until", help="started before the end of this date (YYYY-MM-DD[THH:MM])")
-    p.add_argument("--limit", type=int, default=20, help="how many runs to list (default 20)")
+    p.add_argument("--limit", type=limit_value, default=20, help="how many runs to list, 1-10000 (default 20)")
     p.add_argument("--derived", action="store_true", help="search the analysis (derived) runs instead")
     p.add_argument("--uids", action="store_true", help="print only the full uids, one per line (for scripts)")
     p.set_defaults(func=cmd_runs)

@@ -116,6 +116,13 @@ def c_rate_value(text: str) -> float:
     return value
 
 
+def uid_value(text: str) -> str:
+    """A run's uid or a prefix of at least 5 characters (checked before connecting to Tiled)."""
+    if len(text.strip()) < 5:
+        raise argparse.ArgumentTypeError(f"a run's uid or at least 5 characters of it; got {text!r}")
+    return text.strip()
+
+
 def limit_value(text: str) -> int:
     """--limit: how many runs, 1-10000."""
     try:
@@ -280,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder (runs.json, reports/, home/)")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("analyze", help="replay a stored run through the analysis into a derived run")
-    p.add_argument("uid", help="uid (or unique prefix) of the raw run")
+    p.add_argument("uid", type=uid_value, help="uid (or unique prefix) of the raw run")
     p.add_argument("--no-store", action="store_true", help="print the results without writing a derived run")
     p.set_defaults(func=cmd_analyze)
     p = sub.add_parser("runs", help="search stored runs (material, C-rate, plan, sample, dates); prints a table",
@@ -297,15 +304,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--uids", action="store_true", help="print only the full uids, one per line (for scripts)")
     p.set_defaults(func=cmd_runs)
     p = sub.add_parser("show", help="a run's metadata, streams, shapes and units, and its analysis runs")
-    p.add_argument("uid", help="uid or unique prefix (raw or derived run)")
+    p.add_argument("uid", type=uid_value, help="uid or unique prefix (raw or derived run)")
     p.set_defaults(func=cmd_show)
     p = sub.add_parser("export", help="potentiostat data as BDF-style CSV; images as OME-TIFF or HDF5")
-    p.add_argument("uid", help="uid or unique prefix")
+    p.add_argument("uid", type=uid_value, help="uid or unique prefix")
     p.add_argument("--out", type=Path, default=Path("."), help="output folder (default: here)")
     p.add_argument("--format", choices=["ome-tiff", "hdf5"], default="ome-tiff", help="image format")
     p.set_defaults(func=cmd_export)
     p = sub.add_parser("report", help="PNG figures and a static HTML page for a run (and its analysis runs)")
-    p.add_argument("uid", help="uid or unique prefix")
+    p.add_argument("uid", type=uid_value, help="uid or unique prefix")
     p.add_argument("--out", type=Path, default=Path("reports"), help="folder for the report (default reports/)")
     p.set_defaults(func=cmd_report)
     return parser

@@ -16,10 +16,11 @@ IOC_PART_ORDER = ("laser", "scanner", "piezo", "apd", "potentiostat", "stage", "
 class Config:
     """Where things live and which ports they use."""
     home: Path = field(default_factory=lambda: Path(os.environ.get("OPERANDO_HOME", Path.home() / ".operando")))
-    ca_base_port: int = int(os.environ.get("OPERANDO_CA_PORT", 5170))
-    tiled_port: int = int(os.environ.get("OPERANDO_TILED_PORT", 8123))
+    # Read when a Config is made (not when this module is imported): a process may set them later.
+    ca_base_port: int = field(default_factory=lambda: int(os.environ.get("OPERANDO_CA_PORT", 5170)))
+    tiled_port: int = field(default_factory=lambda: int(os.environ.get("OPERANDO_TILED_PORT", 8123)))
     host: str = "127.0.0.1"
-    pv_prefix: str = os.environ.get("OPERANDO_PV_PREFIX", "OPR:")
+    pv_prefix: str = field(default_factory=lambda: os.environ.get("OPERANDO_PV_PREFIX", "OPR:"))
     sample_seed: int = 1
     material: str = "LCO"
     drift_um_per_h: tuple[float, float, float] = (0.0, 0.0, 0.0)   # simulated sample drift x, y, z (um/h)

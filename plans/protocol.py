@@ -16,6 +16,8 @@ for <duration>``; ``Rest for <duration>``. Currents are SI internally, charging 
 """
 from __future__ import annotations
 
+import json
+
 import math
 import re
 from dataclasses import dataclass, field
@@ -171,6 +173,8 @@ def _parse_step(text: str, line: int) -> Step:
 
 def parse_protocol(text: str) -> tuple:
     """Parse protocol text into a tuple of steps and Loops (no validation against limits)."""
+    if not isinstance(text, str):
+        raise ProtocolError(f"protocol must be text (one step per line), got {type(text).__name__}")
     stack: list[list] = [[]]
     loops: list[tuple[int, int]] = []          # (times, line number)
     lines = text.splitlines()
@@ -264,6 +268,9 @@ def gitt_protocol(pulse: str, pulse_duration: str, rest_duration: str, pulses: i
             f"    Rest for {rest_duration}\n}}\n")
 
 
+MAX_TECHNIQUE_CHARS = 65536      # the potentiostat's Technique PV (JSON text)
+
+
 def to_technique(protocol: tuple, limits: CellLimits) -> dict:
     """Compile a validated protocol into the potentiostat's technique (JSON-able, SI, currents in A).
 
@@ -291,6 +298,11 @@ def to_technique(protocol: tuple, limits: CellLimits) -> dict:
                 out.append({"kind": "ocv", "text": item.text, "duration_s": item.duration_s})
         return out
 
-    return {"version": 1, "capacity_ah": limits.capacity_ah,
-            "voltage_window_v": [limits.min_voltage_v, limits.max_voltage_v],
-            "max_current_a": limits.max_current_a, "steps": compile_items(protocol)}
+    technique = {"version": 1, "capacity_ah": limits.capacity_ah,
+                 "voltage_window_v": [limits.min_voltage_v, limits.max_voltage_v],
+                 "max_current_a": limits.max_current_a, "steps": compile_items(protocol)}
+    size = len(json.dumps(technique))
+    if size > MAX_TECHNIQUE_CHARS:
+        raise ProtocolError(f"protocol compiles to a technique of {size} characters; the potentiostat holds at most "
+                            f"{MAX_TECHNIQUE_CHARS}: write repeated steps as 'Repeat N times {{ ... }}'")
+    return technique

@@ -115,14 +115,19 @@ def parse_duration_s(text: str) -> float:
     m = _DURATION.match(text.strip())
     if not m:
         raise ValueError(f"expected a duration such as '10 minutes', got {text!r}")
-    return _number(m.group(1)) * _UNITS_S[m.group(2).lower()]
+    return _number(m.group(1)) * _UNITS_S[m.group(2).lower()]   # inf for 1e308 h: refused by validation
 
 
 def parse_current(text: str) -> Current:
     text = text.strip()
     m = _CRATE.match(text)
     if m:
-        return Current(c_rate=1.0 / _number(m.group(1)) if m.group(1) else _number(m.group(2)))
+        if m.group(1):
+            hours = _number(m.group(1))
+            if not hours > 0 or not math.isfinite(1.0 / hours):
+                raise ValueError(f"C/n needs n > 0 hours, got {text!r}")
+            return Current(c_rate=1.0 / hours)
+        return Current(c_rate=_number(m.group(2)))
     m = _AMPS.match(text)
     if m:
         scale = {"A": 1.0, "mA": 1e-3, "uA": 1e-6, "µA": 1e-6}[m.group(2)]

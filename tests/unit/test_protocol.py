@@ -57,6 +57,7 @@ def test_gitt_is_a_loop_of_pulse_and_rest():
     ("Rest for -5 minutes", "duration"),
     ("Rest for nan s", "duration"),
     ("Jump at C/2 until 4.2 V", "not a step"),
+    ("Charge at C/0 until 4.2 V", "n > 0 hours"),
     ("Repeat 2 times {\nRest for 1 s", "never closed"),
     ("Rest for 1 s\n}", "without a matching"),
     ("Repeat 0 times {\nRest for 1 s\n}", "repeat count"),

@@ -206,6 +206,22 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def cmd_sync(args) -> int:
+    """Store the runs the writer backed up while Tiled was away; exit 1 if one stays pending."""
+    from .sync import pending, sync_backups
+
+    config = _config(args)
+    client = _client(config)
+    done = sync_backups(client, config.backup_dir)
+    for s in done:
+        print(f"{s.uid[:8]} -> {s.container}: {s.documents} documents, {s.events} events, "
+              f"{'complete' if s.complete else 'INCOMPLETE: closed with exit_status fail (its session died)'}"
+              f"{', replaced the partial run Tiled held' if s.replaced_partial else ''}")
+    left = pending(config.backup_dir)
+    print(f"{len(done)} run(s) stored from {config.backup_dir}; {len(left)} pending")
+    return 1 if left else 0
+
+
 def cmd_show(args) -> int:
     from .catalog import derived_runs, describe
 
@@ -303,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--derived", action="store_true", help="search the analysis (derived) runs instead")
     p.add_argument("--uids", action="store_true", help="print only the full uids, one per line (for scripts)")
     p.set_defaults(func=cmd_runs)
+    p = sub.add_parser("sync", help="store in Tiled the runs backed up while it was unreachable "
+                                    "($OPERANDO_HOME/backup)")
+    p.set_defaults(func=cmd_sync)
     p = sub.add_parser("show", help="a run's metadata, streams, shapes and units, and its analysis runs")
     p.add_argument("uid", type=uid_value, help="uid or unique prefix (raw or derived run)")
     p.set_defaults(func=cmd_show)

@@ -16,26 +16,23 @@ log = logging.getLogger(__name__)
 
 
 class BackgroundTiledWriter:
-    """Feeds documents to a TiledWriter from its own thread.
+    """Feeds documents to a TiledWriter from its own thread, journaling each run first.
 
-    The RunEngine only enqueues; the writer (~65 ms per event at batch_size=1)
-    drains the queue at its own pace. With ``backup_directory`` the writer
-    keeps a JSONL copy of any run it fails to store. ``sink(container)`` gives
-    another destination (derived runs) drained by the same thread: the
-    embedded server's SQLite table storage refuses concurrent appends
-    ("database is locked"), so all writes from a session go one at a time.
+    The RunEngine only appends the document to the run's journal (``engine/journal.py``) and
+    enqueues it; the writer (~65 ms per event at batch_size=1) drains the queue at its own pace.
+    A run whose stop document Tiled stored loses its journal; a run Tiled failed on is not sent
+    to Tiled again (a partial run cannot pass for a whole one) and keeps its journal for
+    ``operando sync``, as does a run the session died in. ``sink(container)`` gives another
+    destination (derived runs) drained by the same thread: the embedded server's SQLite table
+    storage refuses concurrent appends ("database is locked"), so all writes go one at a time.
     """
 
     def __init__(self, client, backup_directory=None, batch_size: int = 10):
-        from bluesky_tiled_plugins import TiledWriter
-
-        kwargs = {"batch_size": batch_size}
-        if backup_directory is not None:
-            backup_directory.mkdir(parents=True, exist_ok=True)
-            kwargs["backup_directory"] = str(backup_directory)
-        self.writer = TiledWriter(client, **kwargs)
+        self.backup_directory = backup_directory
         self.queue: queue.Queue = queue.Queue()
         self.errors: list[BaseException] = []
+        self.failed_runs: set[str] = set()
+        self.writer = self._writer(client, batch_size)
         self._thread = threading.Thread(target=self._run, name="tiled-writer", daemon=True)
         self._thread.start()
         atexit.register(self._flush_at_exit)
@@ -47,26 +44,46 @@ class BackgroundTiledWriter:
             try:
                 self.flush(timeout=300)
             except TimeoutError as exc:
-                log.error("%s; the writer's backup holds what it could not store", exc)
+                log.error("%s; the run journals in %s hold what was not stored (operando sync)", exc,
+                          self.backup_directory)
+
+    def _writer(self, container, batch_size: int):
+        """callable(name, doc): journal (with ``backup_directory``) then queue for a TiledWriter."""
+        from bluesky_tiled_plugins import TiledWriter
+
+        from .journal import RunJournal
+
+        tiled = TiledWriter(container, batch_size=batch_size)
+        journal = (RunJournal(Path(self.backup_directory) / container.item["id"])
+                   if self.backup_directory is not None else None)
+
+        def write(name, doc):
+            run = journal(name, doc) if journal is not None else None
+            self.queue.put((tiled, journal, run, name, doc))
+        return write
 
     def __call__(self, name, doc):
-        self.queue.put((self.writer, name, doc))
+        self.writer(name, doc)
 
     def sink(self, container, batch_size: int = 50):
         """A callable(name, doc) writing into another container through this writer's thread."""
-        from bluesky_tiled_plugins import TiledWriter
-
-        other = TiledWriter(container, batch_size=batch_size)
-        return lambda name, doc: self.queue.put((other, name, doc))
+        return self._writer(container, batch_size)
 
     def _run(self):
         while True:
-            writer, name, doc = self.queue.get()
+            tiled, journal, run, name, doc = self.queue.get()
             try:
-                writer(name, doc)
-            except BaseException as exc:   # keep draining; the backup holds the run
-                log.exception("TiledWriter failed on a %s document", name)
+                if run in self.failed_runs:
+                    continue                 # the journal holds it; operando sync stores the whole run
+                tiled(name, doc)
+                if name == "stop" and journal is not None:
+                    journal.discard(run)
+            except BaseException as exc:
+                log.exception("Tiled failed on a %s document%s", name,
+                              f"; run {run[:8]} stays in its journal for `operando sync`" if run else "")
                 self.errors.append(exc)
+                if run is not None:
+                    self.failed_runs.add(run)
             finally:
                 self.queue.task_done()
 

@@ -1,0 +1,184 @@
+"""Faults injected into real processes: the Tiled server killed mid-run, the session that runs a
+plan killed mid-run. Each test counts documents, events, samples and frames before and after, and
+fails when the protection it checks is taken away (no backup: nothing to sync; no stop document
+check: a crashed run would look complete)."""
+import copy
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from operando.engine.config import ca_environment
+from operando.engine.tiled_server import wait_for_tiled
+from operando.plans.cycling_zstack import cycling_zstack
+
+pytestmark = pytest.mark.integration
+
+AT = [{"name": "F", "x_um": 0.0, "y_um": 0.0}]
+SMALL_STACK = dict(z_start_um=10.0, z_stop_um=12.0, z_step_um=0.5, pixels=(64, 64), pixel_size_um=0.25,
+                   pixel_dwell_s=2e-6)
+
+
+def operando(config, *args, timeout=300):
+    env = dict(os.environ, OPERANDO_TILED_PORT=str(config.tiled_port), **ca_environment(config))
+    return subprocess.run([sys.executable, "-m", "operando.engine.cli", "--home", str(config.home), *args],
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def rows(stream) -> int:
+    """Events stored in a stream (its time column's length)."""
+    data = stream.read()
+    return int(np.asarray(data["time"]).size) if "time" in data.variables else 0   # a descriptor, no events yet
+
+
+def emitted_events(docs):
+    """{stream name: {data key: values}} of what the RunEngine emitted."""
+    streams = {d["uid"]: d["name"] for n, d in docs if n == "descriptor"}
+    out: dict[str, dict[str, list]] = {}
+    for name, doc in docs:
+        if name in ("event", "event_page"):
+            data = out.setdefault(streams[doc["descriptor"]], {})
+            for key, value in doc["data"].items():
+                data.setdefault(key, []).extend(value if name == "event_page" else [value])
+    return out
+
+
+def test_tiled_killed_mid_run_the_backup_holds_the_run_and_sync_stores_it_whole(instrument, pstat, monkeypatch):
+    """Tiled is SIGKILLed 3 s into a cycling + z-stack run and restarted after it ends. The writer
+    (retry budget cut to ~1 s) hands the run to its JSONL backup; `operando sync` replaces the
+    beginning Tiled held with the whole run: the same events and arrays as the RunEngine emitted."""
+    import tiled.client.utils as tiled_utils
+
+    config, RE, writer, client = (instrument[k] for k in ("config", "RE", "writer", "client"))
+    (tiled,) = [p for p in instrument["procs"] if p.name == "tiled"]
+    monkeypatch.setattr(tiled_utils, "TILED_RETRY_ATTEMPTS", 2)
+    monkeypatch.setattr(tiled_utils, "TILED_RETRY_TIMEOUT", 1.0)
+    writer.flush()
+    emitted = []
+    token = RE.subscribe(lambda name, doc: emitted.append((name, copy.deepcopy(doc))))
+    killer = threading.Timer(3.0, tiled.kill)
+    killer.start()
+    try:
+        (uid,) = RE(cycling_zstack(instrument["scope"], pstat, "Charge at 1C for 8 minutes", AT, accel=60,
+                                   sample_rate_hz=100, operator="pytest", **SMALL_STACK))
+        writer.flush(timeout=300)
+    finally:
+        killer.cancel()
+        RE.unsubscribe(token)
+        if not tiled.alive():
+            tiled.restart()
+        wait_for_tiled(config, 60, tiled)
+    backup = config.backup_dir / "raw" / f"{uid.split('-')[0]}.jsonl"
+    assert backup.exists(), "the run is not in the writer's backup"
+    assert emitted[-1][0] == "stop" and emitted[-1][1]["exit_status"] == "success"   # the run itself went on
+    # Tiled holds no more than the run's beginning.
+    held = client["raw"][uid] if uid in client["raw"] else None
+    assert held is None or held.metadata.get("stop") is None
+
+    result = operando(config, "sync")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{uid[:8]} -> raw: {len(emitted)} documents" in result.stdout and "complete" in result.stdout
+    assert not backup.exists() and (backup.parent / "synced" / backup.name).exists()    # kept, not deleted
+
+    run = client["raw"][uid]
+    assert run.metadata["stop"]["exit_status"] == "success"
+    expected = emitted_events(emitted)
+    counts = {}
+    for stream, columns in expected.items():
+        table = run[stream].read()
+        counts[stream] = len(next(iter(columns.values())))
+        for key, values in columns.items():
+            np.testing.assert_array_equal(np.asarray(table[key]), np.asarray(values), err_msg=f"{stream}/{key}")
+    # Frames: external HDF5 registered again; as many as the RunEngine announced, each readable.
+    frames = sum(d["indices"]["stop"] - d["indices"]["start"] for n, d in emitted if n == "stream_datum")
+    images = run["primary"]["confocal_apd_reflection"].read()
+    assert images.shape[0] == frames == counts["primary"] > 0
+    seq = np.asarray(run["potentiostat"].read()["pstat_seq_num"])
+    np.testing.assert_array_equal(seq, np.arange(seq[0], seq[0] + seq.size))          # no sample lost or doubled
+    print(f"Tiled outage: {len(emitted)} documents, events per stream {counts}, {frames} frames, "
+          f"{seq.size} telemetry samples; all in Tiled after sync")
+    assert not list(backup.parent.glob("*.jsonl")), "journals of runs Tiled stored whole were not removed"
+
+
+CRASHING_SESSION = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from operando.devices.confocal import connect_confocal
+    from operando.devices.potentiostat import Potentiostat
+    from operando.engine.config import Config
+    from operando.engine.instrument import run_data_directory
+    from operando.engine.session import make_run_engine
+    from operando.engine.tiled_server import connect
+    from operando.plans.cycling_zstack import cycling_zstack
+
+    config = Config(home=Path(sys.argv[1]), ca_base_port=int(sys.argv[2]), tiled_port=int(sys.argv[3]),
+                    pv_prefix=sys.argv[4])
+    scope = connect_confocal(config.pv_prefix, data_directory=run_data_directory(config))
+    pstat = Potentiostat(config.pv_prefix + "PSTAT:", name="pstat")
+    pstat.wait_for_connection(timeout=10)
+    RE, writer = make_run_engine(config, connect(config), metadata_dir=Path(sys.argv[5]))
+    seen = []
+    def announce(name, doc):
+        seen.append(name)
+        if seen.count("event") == 20:
+            print("recording", flush=True)
+    RE.subscribe(announce)
+    RE(cycling_zstack(scope, pstat, "Charge at C/5 for 5 hours", [{"name": "K", "x_um": 0.0, "y_um": 0.0}],
+                      accel=20, sample_rate_hz=50, operator="pytest", z_start_um=10.0, z_stop_um=12.0,
+                      z_step_um=0.5, pixels=(64, 64), pixel_size_um=0.25, pixel_dwell_s=2e-6))
+""")
+
+
+def test_a_session_killed_mid_run_leaves_a_journal_that_sync_stores_marked_incomplete(instrument, pstat, tmp_path):
+    """The session recording a run is SIGKILLed (no clean-up runs, queued documents die with it).
+    Its run journal holds every document emitted; while the session lives sync leaves it alone;
+    afterwards sync stores it, closed with exit_status 'fail' and a reason, with every event the
+    journal holds. The potentiostat's watchdog has opened the circuit meanwhile."""
+    from operando.engine.sync import read_backup
+
+    config, client = instrument["config"], instrument["client"]
+    env = dict(os.environ, **ca_environment(config))
+    proc = subprocess.Popen([sys.executable, "-c", CRASHING_SESSION, str(config.home), str(config.ca_base_port),
+                             str(config.tiled_port), config.pv_prefix, str(tmp_path / "re_md")],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.strip() == "recording", line + proc.stdout.read()[-3000:]
+        journals = list((config.backup_dir / "raw").glob("*.jsonl"))
+        assert len(journals) == 1
+        alive = operando(config, "sync")
+        assert alive.returncode == 0 and "0 run(s) stored" in alive.stdout      # being recorded: left alone
+        time.sleep(2.0)
+        proc.kill()
+        proc.wait(10)
+        killed = time.monotonic()
+    finally:
+        proc.kill()
+    (journal,) = journals
+    docs = read_backup(journal)
+    uid = docs[0][1]["uid"]
+    in_journal = sum(1 if n == "event" else len(d["seq_num"]) for n, d in docs if n in ("event", "event_page"))
+    held = client["raw"][uid] if uid in client["raw"] else None
+    events_before = sum(rows(held[s]) for s in held) if held is not None else 0
+    assert docs[-1][0] != "stop" and in_journal >= 20
+
+    result = operando(config, "sync")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{uid[:8]} -> raw:" in result.stdout and "INCOMPLETE" in result.stdout
+    run = client["raw"][uid]
+    stop = run.metadata["stop"]
+    assert stop["exit_status"] == "fail" and "incomplete" in stop["reason"]
+    stored = {s: rows(run[s]) for s in run}
+    assert sum(stored.values()) == in_journal >= events_before
+    assert sum(stop["num_events"].values()) == in_journal
+    # The cell was left charging by the dead session: the watchdog (5 s without a heartbeat) opened it.
+    while pstat.state.get(use_monitor=False) == "Running" and time.monotonic() - killed < 10:
+        time.sleep(0.1)
+    assert pstat.state.get(use_monitor=False) == "Aborted" and "watchdog" in pstat.message.get(use_monitor=False)
+    print(f"session killed: {in_journal} events in the journal, {events_before} in Tiled before sync, "
+          f"{stored} after; watchdog opened the circuit {time.monotonic() - killed:.1f} s after the kill")

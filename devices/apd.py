@@ -7,6 +7,7 @@ the device announces the file once per channel (StreamResource) and each frame
 from __future__ import annotations
 
 import datetime
+import errno
 import os
 import uuid
 from pathlib import Path
@@ -29,15 +30,23 @@ def default_data_directory() -> Path:
     return root / datetime.date.today().strftime("%Y/%m/%d")
 
 
-def new_frame_file(device) -> Path:
+def new_frame_file(device, min_free_bytes: float = 0.0) -> Path:
     """A new frame file (uuid name) in the device's ``data_directory`` (a path, a callable giving
-    one, or None: today's default folder), created and checked writable before anything is written."""
+    one, or None: today's default folder), created and checked writable, with more free space
+    than the detector's reserve, before anything is written."""
+    import shutil
+
     d = device.data_directory
     d = d() if callable(d) else d
     directory = Path(d) if d is not None else default_data_directory()
     directory.mkdir(parents=True, exist_ok=True)
     if not os.access(directory, os.W_OK):
         raise PermissionError(f"{device.name}: data directory {directory} is not writable")
+    free = shutil.disk_usage(directory).free
+    if free < min_free_bytes:
+        raise OSError(errno.ENOSPC, f"{device.name}: data directory {directory} has {free / 1e6:.0f} MB free, below "
+                      f"the detector's reserve of {min_free_bytes / 1e6:.0f} MB (MinFreeBytes): free space or "
+                      "choose another data directory; nothing was recorded")
     return directory / f"{uuid.uuid4()}.h5"
 
 
@@ -58,6 +67,7 @@ class ApdController(UnitsInDescribe, Device):
     timing_mode = Cpt(EpicsSignal, "TimingMode", put_complete=True, string=True, kind="config")
     file_path = Cpt(EpicsSignal, "FilePath", string=True, put_complete=True, kind="omitted")
     file_name = Cpt(EpicsSignal, "FileName", string=True, put_complete=True, kind="omitted")
+    min_free_bytes = Cpt(EpicsSignal, "MinFreeBytes", put_complete=True, kind="config")
     full_file_name = Cpt(EpicsSignalRO, "FullFileName_RBV", string=True, kind="omitted")
     array_counter = Cpt(EpicsSignalRO, "ArrayCounter_RBV", kind="omitted")
     keep_frames = Cpt(EpicsSignal, "KeepFrames", put_complete=True, kind="omitted")
@@ -87,7 +97,7 @@ class ApdController(UnitsInDescribe, Device):
     def stage(self):
         if self.scanner is None:
             raise RuntimeError(f"{self.name}: no scanner attached; it defines the frame shape")
-        self._file = new_frame_file(self)
+        self._file = new_frame_file(self, float(self.min_free_bytes.get(use_monitor=False)))
         directory = self._file.parent
         self._stream_resources = {}
         self._emitted_index = 0

@@ -20,6 +20,8 @@ from ophyd.status import DeviceStatus, Status, SubscriptionStatus
 
 from .units import UnitsInDescribe
 
+CLIENT_STOP_MESSAGE = "stopped by the client"    # what the instrument reports after a Stop put
+
 COLUMNS = {  # data key suffix: (buffer component, units, dtype)
     "seq_num": ("buf_seq", "", "integer"),
     "time_s": ("buf_time", "s", "number"),
@@ -111,21 +113,28 @@ class Potentiostat(UnitsInDescribe, Device):
         return status
 
     def complete(self) -> Status:
-        """Done when the technique ends (Done); fails with the instrument's message if Aborted."""
+        """Done when the technique ends: Done, or Aborted by a client's Stop (a plan that reached its
+        stop condition, or its clean-up after an abort: a deliberate end, so a RunEngine abort is not
+        turned into a failed status by the open circuit it causes); fails with the instrument's
+        message when it aborted for any other reason (compliance, watchdog)."""
         result = DeviceStatus(self)
 
         def ended(value=None, **kwargs):
             if value in ("Done", "Aborted"):
-                end = int(self.run_end_seq.get(use_monitor=False))
-                if end < self._first:      # a previous technique's end, seen before ours started
+                # A stale monitor value may still tell of the previous technique: read the state
+                # and which technique it is about (one stopped before its first sample ends at
+                # first - 1, so the end's sequence number cannot tell).
+                if (self.state.get(use_monitor=False) not in ("Done", "Aborted")
+                        or int(self.run_start_seq.get(use_monitor=False)) != self._first):
                     return False
+                end = int(self.run_end_seq.get(use_monitor=False))
                 self._stop_heartbeat()
                 self._last = end
-                if value == "Done":
+                message = self.message.get(use_monitor=False)
+                if value == "Done" or message == CLIENT_STOP_MESSAGE:
                     result.set_finished()
                 else:
-                    result.set_exception(RuntimeError(
-                        f"{self.name}: technique aborted: {self.message.get(use_monitor=False)}"))
+                    result.set_exception(RuntimeError(f"{self.name}: technique aborted: {message}"))
                 return True
             return False
 

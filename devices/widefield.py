@@ -50,6 +50,7 @@ class WidefieldCamera(UnitsInDescribe, Device):
     pixel_size_um = Cpt(EpicsSignalRO, "PixelSize_RBV", kind="config")
     file_path = Cpt(EpicsSignal, "FilePath", string=True, put_complete=True, kind="omitted")
     file_name = Cpt(EpicsSignal, "FileName", string=True, put_complete=True, kind="omitted")
+    min_free_bytes = Cpt(EpicsSignal, "MinFreeBytes", put_complete=True, kind="config")
     full_file_name = Cpt(EpicsSignalRO, "FullFileName_RBV", string=True, kind="omitted")
     array_counter = Cpt(EpicsSignalRO, "ArrayCounter_RBV", kind="omitted")
     raw_counter = Cpt(EpicsSignalRO, "RawCounter_RBV", kind="omitted")
@@ -68,7 +69,7 @@ class WidefieldCamera(UnitsInDescribe, Device):
         return int(self.array_size_y.get(use_monitor=False)), int(self.array_size_x.get(use_monitor=False))
 
     def stage(self):
-        self._file = new_frame_file(self)
+        self._file = new_frame_file(self, float(self.min_free_bytes.get(use_monitor=False)))
         self._resources = {}
         self._emitted = 0
         self.file_path.set(str(self._file.parent)).wait(5)

@@ -25,12 +25,13 @@ _PARENT_KEY = {"event": "descriptor", "event_page": "descriptor", "stream_datum"
 
 
 def jsonable(value):
-    """numpy scalars and arrays as plain JSON values (json.dumps ``default``)."""
+    """numpy scalars and arrays as plain JSON values (json.dumps ``default``); anything else as its
+    text: the journal never stops an acquisition over a value it cannot encode."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    return str(value)
 
 
 def journal_name(run_uid: str) -> str:

@@ -25,7 +25,7 @@ from .cell.state import CellState, unpack_state
 from .cell.truth import (STATE_TRUTH_SUFFIX, TRUTH_SUFFIX, append_state_truth, electrode_truth,
                          truncate_state_truth, write_truth)
 from .common import ioc_arguments, ranged, serve, text
-from .frame_writer import FrameFileWriter
+from .frame_writer import DEFAULT_MIN_FREE_BYTES, FrameFileWriter
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ class ApdIOC(PVGroup):
     last_z = pvproperty(value=0.0, name="LastZ_RBV", read_only=True, units="um", precision=4)
     plane_time = pvproperty(value=0.0, name="PlaneTime_RBV", read_only=True, units="s", precision=4)
     status = text("idle", "Last status or error", name="Status_RBV", read_only=True, max_length=256)
+    min_free = ranged(float(DEFAULT_MIN_FREE_BYTES), 0.0, 1e15, "B", "Frames are refused when the data disk would "
+                      "keep less free space than this", name="MinFreeBytes", precision=0)
     seed = pvproperty(value=0, name="SampleSeed_RBV", read_only=True)
 
     reflection = SubGroup(ApdChannelGroup, prefix="Refl:")
@@ -146,6 +148,7 @@ class ApdIOC(PVGroup):
         drift = self.sample.drift_um(time.monotonic() - self._t0)
         frames = self.sample.acquire(grid, z_um, light, dwell, channels, self.rng, lithiation.agglomerates, drift)
         writer = self._current_writer()
+        writer.min_free_bytes = self.min_free.value
         sums = writer.append(frames, {"z_um": z_um, "wavelength_nm": light.wavelength_nm,
                                       "power_w": light.power_w, "dwell_s": dwell,
                                       "timestamp": time.time(), "cell_time_s": cell_time_s})

@@ -26,7 +26,7 @@ from .cell.rods import build_rod_electrode
 from .cell.truth import STATE_TRUTH_SUFFIX, TRUTH_SUFFIX, write_truth
 from .cell.widefield import SENSOR_SHAPE, CameraGrid, WidefieldSample
 from .common import ioc_arguments, ranged, serve, text
-from .frame_writer import FrameFileWriter
+from .frame_writer import DEFAULT_MIN_FREE_BYTES, FrameFileWriter
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ class CameraIOC(PVGroup):
     dropped = pvproperty(value=0, name="DroppedFrames_RBV", read_only=True, doc="Raw frames dropped (late)")
     frame_rate = pvproperty(value=0.0, name="FrameRate_RBV", read_only=True, units="Hz", precision=2)
     status = text("idle", "Last status or error", name="Status_RBV", read_only=True, max_length=256)
+    min_free = ranged(float(DEFAULT_MIN_FREE_BYTES), 0.0, 1e15, "B", "Frames are refused when the data disk would "
+                      "keep less free space than this", name="MinFreeBytes", precision=0)
     seed = pvproperty(value=0, name="SampleSeed_RBV", read_only=True)
 
     def __init__(self, *args, sample: WidefieldSample, led_prefix: str, focus_prefix: str,
@@ -128,6 +130,7 @@ class CameraIOC(PVGroup):
     def _store(self, grid, pending):
         """Append stored frames [(image, records, state)] to the file in one go (a worker thread)."""
         writer = self._writer_for(grid)
+        writer.min_free_bytes = self.min_free.value
         first = writer.frames_written
         writer.append_many([({CHANNEL: image}, records) for image, records, _ in pending])
         append_rod_truths(writer.path.with_name(writer.path.name + STATE_TRUTH_SUFFIX),

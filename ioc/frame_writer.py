@@ -7,8 +7,10 @@ after every frame, so readers (Tiled) always see complete frames.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import h5py
@@ -28,11 +30,26 @@ def frame_sha256(frame: np.ndarray) -> str:
     return hashlib.sha256(arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()).hexdigest()
 
 
-class FrameFileWriter:
-    """Appends frames of several channels to one HDF5 file."""
+DEFAULT_MIN_FREE_BYTES = 256 * 2**20     # the data disk's reserve: frames are refused below it
 
-    def __init__(self, path: Path):
+
+def check_free_space(directory: Path, need_bytes: int, min_free_bytes: float) -> None:
+    """OSError(ENOSPC) when writing ``need_bytes`` into ``directory`` would leave less than
+    ``min_free_bytes`` free: a run stops with this message instead of a truncated file."""
+    free = shutil.disk_usage(directory).free
+    if free - need_bytes < min_free_bytes:
+        raise OSError(errno.ENOSPC, f"data directory {directory}: {free / 1e6:.0f} MB free; writing "
+                      f"{need_bytes / 1e6:.1f} MB would leave less than the reserve of {min_free_bytes / 1e6:.0f} MB "
+                      "(MinFreeBytes): free space or choose another data directory")
+
+
+class FrameFileWriter:
+    """Appends frames of several channels to one HDF5 file; refuses a block that would take the
+    disk below ``min_free_bytes`` (before writing any of it)."""
+
+    def __init__(self, path: Path, min_free_bytes: float = DEFAULT_MIN_FREE_BYTES):
         self.path = Path(path)
+        self.min_free_bytes = min_free_bytes
         if self.path.exists():
             raise FileExistsError(f"refusing to overwrite existing frame file {self.path}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,6 +67,8 @@ class FrameFileWriter:
         if not items:
             return []
         n0, k = self.frames_written, len(items)
+        need = sum(np.asarray(a).nbytes for frames, _ in items for a in frames.values())
+        check_free_space(self.path.parent, need, self.min_free_bytes)
         sums = [{} for _ in items]
         with h5py.File(self.path, "a", locking=False) as f:
             for channel in items[0][0]:

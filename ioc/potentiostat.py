@@ -36,6 +36,7 @@ MAX_TICK_WALL_S = 0.1    # most wall time one tick of the physics stands for (s)
 MIN_TICK_S = 0.02
 MAX_CURRENT_A = 0.6             # Gamry Reference 600
 STATES = ["Idle", "Running", "Done", "Aborted"]
+CLIENT_STOP_MESSAGE = "stopped by the client"    # Stop=1: a deliberate end, not a fault
 
 
 def _array(name, dtype, doc, units=""):
@@ -228,7 +229,7 @@ class PotentiostatIOC(PVGroup):
             async with self._physics:       # at most one tick of physics away
                 if self._technique_active:
                     # The relay opens now; the put completes once the instrument reports it.
-                    self.runner.abort("stopped by the client")
+                    self.runner.abort(CLIENT_STOP_MESSAGE)
                     await self._end_technique()
         return 0
 

@@ -4,6 +4,7 @@ fails when the protection it checks is taken away (no backup: nothing to sync; n
 check: a crashed run would look complete)."""
 import copy
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -64,7 +65,9 @@ def test_tiled_killed_mid_run_the_backup_holds_the_run_and_sync_stores_it_whole(
     killer = threading.Timer(3.0, tiled.kill)
     killer.start()
     try:
-        (uid,) = RE(cycling_zstack(instrument["scope"], pstat, "Charge at 1C for 8 minutes", AT, accel=60,
+        # Charge and discharge alike: the session's cell ends where it began, for the tests after this one.
+        (uid,) = RE(cycling_zstack(instrument["scope"], pstat, "Charge at 1C for 4 minutes\nDischarge at 1C for 4 minutes",
+                                   AT, accel=60,
                                    sample_rate_hz=100, operator="pytest", **SMALL_STACK))
         writer.flush(timeout=300)
     finally:
@@ -128,7 +131,7 @@ CRASHING_SESSION = textwrap.dedent("""
         if seen.count("event") == 20:
             print("recording", flush=True)
     RE.subscribe(announce)
-    RE(cycling_zstack(scope, pstat, "Charge at C/5 for 5 hours", [{"name": "K", "x_um": 0.0, "y_um": 0.0}],
+    RE(cycling_zstack(scope, pstat, "Rest for 5 hours", [{"name": "K", "x_um": 0.0, "y_um": 0.0}],
                       accel=20, sample_rate_hz=50, operator="pytest", z_start_um=10.0, z_stop_um=12.0,
                       z_step_um=0.5, pixels=(64, 64), pixel_size_um=0.25, pixel_dwell_s=2e-6))
 """)
@@ -176,9 +179,68 @@ def test_a_session_killed_mid_run_leaves_a_journal_that_sync_stores_marked_incom
     stored = {s: rows(run[s]) for s in run}
     assert sum(stored.values()) == in_journal >= events_before
     assert sum(stop["num_events"].values()) == in_journal
-    # The cell was left charging by the dead session: the watchdog (5 s without a heartbeat) opened it.
+    # The dead session's technique (a rest) runs on: the watchdog (5 s without a heartbeat) ends it.
     while pstat.state.get(use_monitor=False) == "Running" and time.monotonic() - killed < 10:
         time.sleep(0.1)
     assert pstat.state.get(use_monitor=False) == "Aborted" and "watchdog" in pstat.message.get(use_monitor=False)
     print(f"session killed: {in_journal} events in the journal, {events_before} in Tiled before sync, "
           f"{stored} after; watchdog opened the circuit {time.monotonic() - killed:.1f} s after the kill")
+
+
+def data_files(config):
+    return {p for p in config.data_dir.rglob("*.h5")}
+
+
+def test_a_full_data_disk_refuses_the_run_before_it_starts(instrument):
+    """The detector's reserve above the disk's free space (a full disk): staging refuses with the
+    free space and the reserve named; no run is started, no frame file created, the shutter closed."""
+    from operando.plans import zstack
+
+    config, RE, scope = instrument["config"], instrument["RE"], instrument["scope"]
+    files, runs = data_files(config), len(instrument["client"]["raw"])
+    reserve = scope.apd.min_free_bytes.get()
+    scope.apd.min_free_bytes.set(1e15).wait(5)
+    try:
+        with pytest.raises(OSError, match=r"MB free, below the detector's reserve of 1000000000 MB"):
+            RE(zstack(scope, 10, 12, 0.5, pixels=(64, 64), pixel_dwell_s=2e-6))
+    finally:
+        scope.apd.min_free_bytes.set(reserve).wait(5)
+    instrument["writer"].flush()
+    assert data_files(config) == files and len(instrument["client"]["raw"]) == runs
+    assert scope.laser.shutter.get(use_monitor=False) == "Closed"
+
+
+def test_a_disk_that_fills_mid_run_stops_it_cleanly_with_every_frame_before_kept(instrument):
+    """The disk 'fills' during a 40-plane stack (the IOC's reserve raised after 8 planes): the next
+    plane is refused by the IOC with the reason (raised to the user), the run ends with exit_status 'fail',
+    the shutter closes, and every plane recorded before is in Tiled, whole (frames = events)."""
+    from operando.plans import zstack
+
+    RE, scope = instrument["RE"], instrument["scope"]
+    reserve = scope.apd.min_free_bytes.get()
+    planes = []
+
+    def fill_disk(name, doc):
+        if name == "event":
+            planes.append(doc["seq_num"])
+            if len(planes) == 8:
+                threading.Thread(target=lambda: scope.apd.min_free_bytes.put(1e15), daemon=True).start()
+
+    token = RE.subscribe(fill_disk)
+    try:
+        with pytest.raises(Exception) as info:               # FailedStatus, from the IOC's refusal
+            RE(zstack(scope, 10, 30, 0.5, pixels=(64, 64), pixel_dwell_s=2e-6))
+        assert re.search(r"no frame written \(error: .*MB free; writing", str(info.value.__cause__))
+    finally:
+        RE.unsubscribe(token)
+        scope.apd.min_free_bytes.set(reserve).wait(5)
+    instrument["writer"].flush()
+    run = instrument["client"]["raw"].values()[-1]
+    stop = run.metadata["stop"]
+    assert stop["exit_status"] == "fail"        # its reason is the FailedStatus; the IOC says why:
+    assert "MB free" in scope.apd.status_message.get(use_monitor=False)
+    assert scope.laser.shutter.get(use_monitor=False) == "Closed"
+    images = np.asarray(run["primary"]["confocal_apd_reflection"].read())
+    assert 8 <= images.shape[0] == len(planes) < 41 and images.shape[1:] == (64, 64)
+    assert all(frame.any() for frame in images)                       # no empty (truncated) plane
+    print(f"disk full after 8 planes: run stopped at {len(planes)} planes, all {images.shape[0]} frames in Tiled")

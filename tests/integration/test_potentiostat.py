@@ -145,3 +145,30 @@ def test_one_kilohertz_is_collected_once_each(instrument, pstat):
     assert len(seq) == 20001                                   # 0 ... 20 s every 1 ms, both ends
     np.testing.assert_array_equal(seq, np.arange(seq[0], seq[0] + len(seq)))
     np.testing.assert_allclose(np.diff(t), 1e-3, atol=1e-9)
+
+
+def test_complete_ends_cleanly_on_a_stop_and_fails_on_a_fault(instrument, pstat):
+    """A Stop put (a plan's stop condition, or the clean-up after RE.abort) ends the technique as
+    asked: complete() succeeds, so an abort is not turned into a failed status. The watchdog's abort is
+    a fault: complete() fails with the instrument's message."""
+    from operando.plans.cycling import cell_limits
+    from operando.plans.protocol import parse_protocol, to_technique
+
+    technique = to_technique(parse_protocol("Rest for 1 hour"), cell_limits(pstat))
+    pstat.load_technique(technique).wait(5)
+    pstat.kickoff().wait(10)
+    done = pstat.complete()
+    pstat.stop_cmd.set(1).wait(5)
+    done.wait(5)
+    assert done.success
+    pstat.watchdog_timeout_s.set(0.3).wait(5)
+    try:
+        pstat.load_technique(technique).wait(5)
+        pstat.kickoff().wait(10)
+        done = pstat.complete()
+        pstat._stop_heartbeat()                     # the client falls silent
+        with pytest.raises(Exception):
+            done.wait(5)
+        assert "watchdog" in str(done.exception())
+    finally:
+        pstat.watchdog_timeout_s.set(5.0).wait(5)

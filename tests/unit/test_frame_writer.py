@@ -37,3 +37,20 @@ def test_frames_append_while_a_reader_holds_the_file_open_in_another_process(tmp
     finally:
         reader.communicate("")
     assert w.frames_written == 2
+
+
+def test_a_block_that_would_take_the_disk_below_its_reserve_is_refused_whole(tmp_path):
+    """Disk full: the writer refuses before writing any of the block (ENOSPC, the free space and
+    reserve in the message); the frames already in the file stay readable."""
+    import errno
+    import shutil
+
+    w = FrameFileWriter(tmp_path / "f.h5")
+    w.append({"image": np.full((4, 4), 7, np.uint16)}, {"t": 0.0})
+    w.min_free_bytes = shutil.disk_usage(tmp_path).free + 2**30
+    with pytest.raises(OSError, match=r"MB free; writing .* would leave less than the reserve") as info:
+        w.append_many([({"image": np.ones((4, 4), np.uint16)}, {"t": float(k)}) for k in range(3)])
+    assert info.value.errno == errno.ENOSPC
+    assert w.frames_written == 1
+    with h5py.File(w.path, "r") as f:
+        np.testing.assert_array_equal(f["/entry/image/data"][()], np.full((1, 4, 4), 7, np.uint16))

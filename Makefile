@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/analyse_stack.py
 	$(BIN)/python benchmarks/query_runs.py
 	$(BIN)/python benchmarks/camera_rate.py
+	$(BIN)/python benchmarks/soak.py
 
 clean:
 	rm -rf $(VENV) var

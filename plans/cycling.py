@@ -67,30 +67,40 @@ def during_protocol(pstat, technique: dict, one_round, *, settings=(), interval_
         yield from bps.mv(*settings)
     yield from bps.mv(pstat.technique, json.dumps(technique))
     yield from bps.kickoff(pstat, wait=True)
-    done = yield from bps.complete(pstat, wait=False)
-    yield from bps.checkpoint()        # a pause from here on never restarts the protocol
-    t0 = float((yield from bps.rd(pstat.cell_time_s)))
-    cycle0 = int((yield from bps.rd(pstat.cycle)))
 
-    def stop_reached():
-        if max_cycles is not None and int((yield from bps.rd(pstat.cycle))) - cycle0 >= max_cycles:
-            return True
-        return max_cell_time_s is not None and float((yield from bps.rd(pstat.cell_time_s))) - t0 >= max_cell_time_s
+    def rounds():
+        done = yield from bps.complete(pstat, wait=False)
+        yield from bps.checkpoint()        # a pause from here on never restarts the protocol
+        t0 = float((yield from bps.rd(pstat.cell_time_s)))
+        cycle0 = int((yield from bps.rd(pstat.cycle)))
 
-    round_start = t0
-    while not done.done and not (yield from stop_reached()):
-        if interval_s:
-            while not done.done and float((yield from bps.rd(pstat.cell_time_s))) < round_start:
-                yield from bps.sleep(0.05)
-            round_start += interval_s
-            if done.done:
+        def stop_reached():
+            if max_cycles is not None and int((yield from bps.rd(pstat.cycle))) - cycle0 >= max_cycles:
+                return True
+            return max_cell_time_s is not None and float((yield from bps.rd(pstat.cell_time_s))) - t0 >= max_cell_time_s
+
+        round_start = t0
+        while not done.done and not (yield from stop_reached()):
+            if interval_s:
+                while not done.done and float((yield from bps.rd(pstat.cell_time_s))) < round_start:
+                    yield from bps.sleep(0.05)
+                round_start += interval_s
+                if done.done:
+                    break
+            more = yield from one_round(done)
+            yield from bps.collect(pstat)
+            if more is False:
                 break
-        more = yield from one_round(done)
+        if not done.done:                                # a stop condition, not the protocol's end
+            yield from bps.mv(pstat.stop_cmd, 1)
+        while (yield from bps.rd(pstat.state)) == "Running":
+            yield from bps.sleep(0.05)
+
+    def telemetry_to_the_end():
+        """However the rounds end (the protocol's end, a stop condition, an abort or an error), the
+        cell goes to open circuit and every sample up to then joins the run."""
+        if (yield from bps.rd(pstat.state)) == "Running":
+            yield from bps.mv(pstat.stop_cmd, 1)
         yield from bps.collect(pstat)
-        if more is False:
-            break
-    if not done.done:                                # a stop condition, not the protocol's end
-        yield from bps.mv(pstat.stop_cmd, 1)
-    while (yield from bps.rd(pstat.state)) == "Running":
-        yield from bps.sleep(0.05)
-    yield from bps.collect(pstat)
+
+    yield from bpp.finalize_wrapper(rounds(), telemetry_to_the_end())

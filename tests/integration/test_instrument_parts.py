@@ -50,6 +50,12 @@ def test_piezo_moves_take_travel_plus_settle_time_and_respect_soft_limits(instru
 
 
 def test_hardware_sequenced_stack_steps_the_piezo_and_writes_every_plane(instrument, tmp_path):
+    # Its own field and light (not whatever the test before left): 24 um across at (-8, -8) um, 2 us dwell,
+    # 1 mW at 820 nm.
+    for pv, value in (("STAGE:X:Val", -8.0), ("STAGE:Y:Val", -8.0), ("SCAN:PixelsX", 96), ("SCAN:PixelsY", 96), ("SCAN:PixelSize", 0.25), ("SCAN:Dwell", 2e-6),
+                      ("SCAN:CenterX", 0.0), ("SCAN:CenterY", 0.0), ("LASER:Wavelength", 820.0),
+                      ("LASER:Power", 1e-3)):
+        write(f"OPR:{pv}", value, notify=True, timeout=30)
     write("OPR:APD:FilePath", str(tmp_path), notify=True, timeout=5)
     write("OPR:APD:FileName", "hw_stack.h5", notify=True, timeout=5)
     write("OPR:LASER:Shutter", 1, notify=True, timeout=5)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -67,3 +68,81 @@ def test_profile_refuses_a_wrong_prefix_with_what_to_do(instrument, tmp_path):
     text = done.stdout + done.stderr
     assert "DEVICES False False" in text          # IPython goes on after a failed startup file, without them
     assert "devices.confocal ('NOPE:') did not connect" in text and "operando ioc all" in text
+
+
+CTRL_C_SESSION = """
+import time
+from bluesky.utils import RunEngineInterrupted
+RE.subscribe(lambda name, doc: print('DOC', name, flush=True) if name == 'event' else None)
+plan = cycling_zstack(confocal, pstat, 'Rest for 2 hours', [{'name': 'C', 'x_um': 0.0, 'y_um': 0.0}], accel=20,
+                      sample_rate_hz=10, z_start_um=10.0, z_stop_um=12.0, z_step_um=0.5, pixels=(64, 64),
+                      pixel_dwell_s=2e-6)
+try:
+    RE(plan)
+except RunEngineInterrupted:
+    print('PAUSED', RE.state, pstat.state.get(use_monitor=False), flush=True)
+time.sleep(1.0)
+print('RESUMING', flush=True)
+try:
+    RE.resume()
+except RunEngineInterrupted:
+    print('PAUSED-AGAIN', RE.state, flush=True)
+t0 = time.monotonic()
+RE.abort('operator pressed Ctrl-C and aborted')
+print('ABORTED', round(time.monotonic() - t0, 3), pstat.state.get(use_monitor=False),
+      confocal.laser.shutter.get(use_monitor=False), flush=True)
+"""
+
+
+def test_ctrl_c_pauses_resume_continues_and_abort_opens_the_circuit(instrument, instrument_file, pstat):
+    """Ctrl-C twice in a profile session (SIGINT to the IPython process) pauses at once while the
+    potentiostat keeps cycling; RE.resume() goes on (the protocol is not restarted); Ctrl-C again,
+    then RE.abort(): open circuit and shutter closed within 0.5 s, the run stored with exit_status
+    'abort' and every telemetry sample up to the abort, contiguous."""
+    import signal
+    import time
+
+    env = dict(os.environ, OPERANDO_INSTRUMENT=str(instrument_file))
+    proc = subprocess.Popen([OPERANDO, "shell", "--", "--HistoryManager.hist_file=:memory:", "--colors=NoColor",
+                             "-c", CTRL_C_SESSION], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, stdin=subprocess.DEVNULL)
+    lines = []
+
+    def wait_for(prefix, count=1):
+        seen = 0
+        while True:
+            line = proc.stdout.readline()
+            assert line, "session ended early:\n" + "".join(lines[-60:])
+            lines.append(line)
+            if line.startswith(prefix):
+                seen += 1
+                if seen == count:
+                    return line.split()
+
+    def ctrl_c_twice():
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+
+    try:
+        wait_for("DOC", 12)
+        ctrl_c_twice()
+        paused = wait_for("PAUSED")
+        assert paused[1:] == ["paused", "Running"]              # the cell keeps cycling while paused
+        wait_for("RESUMING")
+        wait_for("DOC", 5)
+        ctrl_c_twice()
+        assert wait_for("PAUSED-AGAIN")[1] == "paused"
+        aborted = wait_for("ABORTED")
+        proc.wait(60)
+    finally:
+        proc.kill()
+    assert float(aborted[1]) < 0.5 and aborted[2:] == ["Aborted", "Closed"], aborted
+    instrument["writer"].flush()
+    run = instrument["client"]["raw"].values()[-1]
+    assert run.metadata["stop"]["exit_status"] == "abort"
+    seq = run["potentiostat"].read()["pstat_seq_num"].values
+    assert seq.size and (seq == seq[0] + np.arange(seq.size)).all()
+    assert seq[-1] == int(pstat.run_end_seq.get(use_monitor=False))     # every sample up to the abort
+    print(f"Ctrl-C: paused with the cell running, resumed, aborted; open circuit {float(aborted[1]):.3f} s "
+          f"after RE.abort; {seq.size} telemetry samples, contiguous")

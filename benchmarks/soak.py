@@ -69,6 +69,10 @@ def main() -> int:
         acquired = time.perf_counter() - t0
         writer.flush(timeout=600)
         flushed = time.perf_counter() - t0
+        import gc
+
+        gc.collect()
+        drained_mb = rss_mb()           # the writer's backlog gone: what stays is not the queue
         run = client["raw"][uid]
         stacks = run["stacks"].read()
         planes = np.asarray(run["primary"]["confocal_apd_reflection"].read()).shape[0]
@@ -92,6 +96,8 @@ def main() -> int:
     print(f"RSS {first['rss_mb']:.1f} -> {last['rss_mb']:.1f} MB (+{growth:.1f}, limit {RSS_GROWTH_LIMIT_MB}); "
           f"fds {first['fds']} -> {last['fds']}; time per stack, last block / second: {slowdown:.2f} "
           f"(limit {SLOWDOWN_LIMIT}); telemetry contiguous: {contiguous}; {'OK' if ok else 'FAILED'}")
+    print(f"RSS once the writer had drained its queue: {drained_mb:.1f} MB ({drained_mb - first['rss_mb']:+.1f} "
+          "against the first block); the queue column is the writer's backlog behind the RunEngine")
     return 0 if ok else 1
 
 

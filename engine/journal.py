@@ -70,6 +70,7 @@ class RunJournal:
             if name == "stop":
                 f.close()
                 del self._files[run]
+                self._parents = {k: v for k, v in self._parents.items() if v != run}   # the run is closed
                 (self.directory / journal_name(run)).with_suffix(OWNER_SUFFIX).unlink(missing_ok=True)
         return run
 

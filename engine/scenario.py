@@ -105,7 +105,7 @@ def parse_scenario(data, where: str = "") -> Scenario:
     if not isinstance(name, str) or not name.strip():
         raise ScenarioError(f"{where}name: a non-empty string naming the experiment")
     instrument = data.get("instrument", "confocal")
-    if instrument not in INSTRUMENTS:
+    if not isinstance(instrument, str) or instrument not in INSTRUMENTS:       # a list cannot be a dict key
         raise ScenarioError(f"{where}instrument: one of {', '.join(INSTRUMENTS)}, got {instrument!r}")
     cell = data.get("cell", {})
     if not isinstance(cell, dict):
@@ -152,7 +152,7 @@ def _parse_step(data, i: int, instrument: str, where: str) -> Step:
     params = dict(data)
     plan = params.pop("plan")
     analysis = params.pop("analysis", "none")
-    if plan not in registry:
+    if not isinstance(plan, str) or plan not in registry:
         raise ScenarioError(f"{at}.plan: unknown plan {plan!r}; allowed: {', '.join(sorted(registry))}")
     function, instruments = registry[plan]
     if instrument not in instruments:

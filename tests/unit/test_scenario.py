@@ -36,6 +36,8 @@ def test_a_step_is_taken_with_its_analysis():
     ({"steps": [STEP]}, "name: a non-empty string"),
     ({"name": "x", "steps": [STEP], "sample": "S"}, "sample: unknown key; allowed: name, description"),
     ({"name": "x", "instrument": "sted", "steps": [STEP]}, "instrument: one of confocal, widefield, got 'sted'"),
+    ({"name": "x", "instrument": [], "steps": [STEP]}, "instrument: one of confocal, widefield, got \\[\\]"),
+    ({"name": "x", "steps": [{"plan": ["zstack"]}]}, "steps\\[0\\].plan: unknown plan \\['zstack'\\]"),
     ({"name": "x", "cell": {"material": "NWO"}, "steps": [STEP]}, "cell.material: on the confocal instrument one of"),
     ({"name": "x", "cell": {"seed": -1}, "steps": [STEP]}, "cell.seed: an integer 0 to 2147483647"),
     ({"name": "x", "cell": {"seed": 1.5}, "steps": [STEP]}, "cell.seed: an integer"),

@@ -5,6 +5,7 @@ import atexit
 import logging
 import queue
 import threading
+import time
 from pathlib import Path
 
 from bluesky import RunEngine
@@ -20,6 +21,8 @@ class BackgroundTiledWriter:
 
     The RunEngine only appends the document to the run's journal (``engine/journal.py``) and
     enqueues it; the writer (~65 ms per event at batch_size=1) drains the queue at its own pace.
+    ``wait_stored`` waits until Tiled holds the runs that ended (``StoringRunEngine`` calls it
+    when a plan returns, after its clean-up has closed the shutter and opened the circuit).
     A run whose stop document Tiled stored loses its journal; a run Tiled failed on is not sent
     to Tiled again (a partial run cannot pass for a whole one) and keeps its journal for
     ``operando sync``, as does a run the session died in. ``sink(container)`` gives another
@@ -29,6 +32,7 @@ class BackgroundTiledWriter:
 
     def __init__(self, client, backup_directory=None, batch_size: int = 10):
         self.backup_directory = backup_directory
+        self._stops: list[tuple[str, threading.Event]] = []
         self.queue: queue.Queue = queue.Queue()
         self.errors: list[BaseException] = []
         self.failed_runs: set[str] = set()
@@ -59,11 +63,27 @@ class BackgroundTiledWriter:
 
         def write(name, doc):
             run = journal(name, doc) if journal is not None else None
-            self.queue.put((tiled, journal, run, name, doc))
+            stored = threading.Event() if name == "stop" else None
+            self.queue.put((tiled, journal, run, name, doc, stored))
+            return stored
         return write
 
     def __call__(self, name, doc):
-        self.writer(name, doc)
+        stored = self.writer(name, doc)
+        if stored is not None:
+            self._stops.append((doc["run_start"], stored))
+
+    def wait_stored(self, timeout: float) -> None:
+        """Wait (up to ``timeout`` s in all) until Tiled holds every run that ended so far."""
+        deadline = time.monotonic() + timeout
+        while self._stops:
+            uid, stored = self._stops[0]
+            if not stored.wait(max(0.0, deadline - time.monotonic())):
+                log.warning("run %s is still being stored in Tiled after %.0f s (%d documents queued); "
+                            "it appears in the catalog when the writer is done", uid[:8], timeout,
+                            self.queue.qsize())
+                return
+            self._stops.pop(0)
 
     def sink(self, container, batch_size: int = 50):
         """A callable(name, doc) writing into another container through this writer's thread."""
@@ -71,7 +91,7 @@ class BackgroundTiledWriter:
 
     def _run(self):
         while True:
-            tiled, journal, run, name, doc = self.queue.get()
+            tiled, journal, run, name, doc, stored = self.queue.get()
             try:
                 if run in self.failed_runs:
                     continue                 # the journal holds it; operando sync stores the whole run
@@ -85,6 +105,8 @@ class BackgroundTiledWriter:
                 if run is not None:
                     self.failed_runs.add(run)
             finally:
+                if stored is not None:
+                    stored.set()
                 self.queue.task_done()
 
     def flush(self, timeout: float = 120.0) -> None:
@@ -93,6 +115,37 @@ class BackgroundTiledWriter:
         threading.Thread(target=lambda: (self.queue.join(), done.set()), daemon=True).start()
         if not done.wait(timeout):
             raise TimeoutError(f"{self.queue.qsize()} documents still queued for Tiled after {timeout} s")
+
+
+class StoringRunEngine(RunEngine):
+    """A RunEngine whose calls (``RE(plan)``, ``resume``, ``stop``, ``abort``, ``halt``) return once
+    Tiled holds the runs they ended (up to ``wait_stored`` s; None: return at once), so that
+    ``catalog[uid]`` works on the next line and a long session cannot pile up a backlog."""
+
+    writer: BackgroundTiledWriter | None = None
+    wait_stored: float | None = 60.0
+
+    def _stored(self, call, *args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        finally:
+            if self.writer is not None and self.wait_stored:
+                self.writer.wait_stored(self.wait_stored)
+
+    def __call__(self, *args, **kwargs):
+        return self._stored(super().__call__, *args, **kwargs)
+
+    def resume(self):
+        return self._stored(super().resume)
+
+    def stop(self):
+        return self._stored(super().stop)
+
+    def abort(self, reason=""):
+        return self._stored(super().abort, reason)
+
+    def halt(self):
+        return self._stored(super().halt)
 
 
 _METADATA: dict[str, PersistentDict] = {}
@@ -108,12 +161,14 @@ def persistent_metadata(directory) -> PersistentDict:
     return _METADATA[key]
 
 
-def make_run_engine(config: Config, tiled_client=None, batch_size: int = 10, metadata_dir=None):
+def make_run_engine(config: Config, tiled_client=None, batch_size: int = 10, metadata_dir=None,
+                    wait_stored: float | None = 60.0):
     """A RunEngine whose metadata persists in ``metadata_dir`` (default ``home/re_md``, shared by the
     sessions of one home, one at a time: the files are not safe for two live processes) and whose
     runs go to Tiled. Returns (RE, writer); writer is None without a client.
     """
-    RE = RunEngine({})
+    RE = StoringRunEngine({})
+    RE.wait_stored = wait_stored
     config.home.mkdir(parents=True, exist_ok=True)
     RE.md = persistent_metadata(metadata_dir or config.home / "re_md")
     writer = None
@@ -122,6 +177,7 @@ def make_run_engine(config: Config, tiled_client=None, batch_size: int = 10, met
 
         writer = BackgroundTiledWriter(runs_container(tiled_client), config.backup_dir, batch_size)
         RE.subscribe(writer)
+        RE.writer = writer
     return RE, writer
 
 

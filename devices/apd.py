@@ -16,6 +16,7 @@ from ophyd import Component as Cpt, Device, EpicsSignal, EpicsSignalRO
 from ophyd.device import Staged
 from ophyd.status import DeviceStatus
 
+from .restore import RestoresSettings, fail_when_unreachable, lost_connection, unreachable_status
 from .units import UnitsInDescribe
 
 CHANNEL_NAMES = ("reflection", "fluorescence")
@@ -56,9 +57,13 @@ class ApdChannel(UnitsInDescribe, Device):
     max_count = Cpt(EpicsSignalRO, "MaxCount_RBV", kind="normal")
 
 
-class ApdController(UnitsInDescribe, Device):
+class ApdController(RestoresSettings, UnitsInDescribe, Device):
     """Set ``scanner`` (for the frame shape) and optionally ``data_directory``
-    (a path or a callable returning one) before staging."""
+    (a path or a callable returning one) before staging. A restarted controller gets its
+    settings and the run's frame file back on resume (it continues the file)."""
+
+    settings_to_restore = ("reflection.enable", "fluorescence.enable", "timing_mode", "min_free_bytes",
+                           "num_planes", "file_path", "file_name")
 
     acquire = Cpt(EpicsSignal, "Acquire", put_complete=True, kind="omitted")
     busy = Cpt(EpicsSignalRO, "Busy_RBV", kind="omitted")
@@ -121,20 +126,28 @@ class ApdController(UnitsInDescribe, Device):
         if self._staged != Staged.yes:
             raise RuntimeError(f"{self.name}: stage the detector before triggering it (bpp.stage_decorator"
                                f"([{self.name}])): staging opens the run's own frame file")
-        before = self.get_index()
         result = DeviceStatus(self)
 
         def check(put_status):
-            if not put_status.success:
-                result.set_exception(put_status.exception() or RuntimeError("acquire put failed"))
-            elif int(self.array_counter.get(use_monitor=False)) <= before:
-                message = self.status_message.get(use_monitor=False)
-                result.set_exception(RuntimeError(f"{self.name}: no frame written ({message})"))
-            else:
-                result.set_finished()
+            try:
+                if not put_status.success:
+                    result.set_exception(put_status.exception() or RuntimeError("acquire put failed"))
+                elif int(self.array_counter.get(use_monitor=False)) <= before:
+                    message = self.status_message.get(use_monitor=False)
+                    result.set_exception(RuntimeError(f"{self.name}: no frame written ({message})"))
+                else:
+                    result.set_finished()
+            except Exception as exc:         # the controller went away after the plane
+                result.set_exception(exc)
 
-        self.acquire.set(1).add_callback(check)
-        return result
+        try:
+            before = self.get_index()
+            self.acquire.set(1).add_callback(check)
+        except Exception as exc:
+            if not lost_connection(self, exc):
+                raise
+            return unreachable_status(self, "acquire")      # a suspender takes it from here
+        return fail_when_unreachable(result, self, self.acquire, "acquire")
 
     def describe(self):
         description = super().describe()
@@ -185,8 +198,10 @@ class ApdController(UnitsInDescribe, Device):
 
     def resume(self):
         """After a pause the plan re-acquires the interrupted plane: frames that no event refers to
-        are dropped from the file first, so file index and event stay one to one."""
-        if self._file is not None and self.get_index() > self._emitted_index:
+        are dropped from the file first, so file index and event stay one to one. A controller
+        restarted meanwhile is given its settings and the run's file back first."""
+        super().resume()
+        if self._file is not None and int(self.array_counter.get(use_monitor=False)) > self._emitted_index:
             self.keep_frames.set(self._emitted_index).wait(10)
 
     def stop(self, *, success=False):

@@ -20,6 +20,7 @@ class ConfocalMicroscope(Device):
     xy = Cpt(XYStage, "STAGE:")
 
     optics = OPTICS
+    controller_names = ("laser", "scanner", "piezo", "apd", "xy")   # one IOC each (engine.suspenders)
 
     def __init__(self, prefix="OPR:", *, name="confocal", data_directory=None, **kwargs):
         super().__init__(prefix, name=name, **kwargs)

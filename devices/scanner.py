@@ -1,6 +1,7 @@
 """Galvo scanner: pixels, pixel size (um), pixel dwell (s), raster; frame time readback (s)."""
 from ophyd import Component as Cpt, Device, EpicsSignal, EpicsSignalRO
 
+from .restore import RestoresSettings
 from .units import UnitsInDescribe
 
 PIXELS_RANGE = (16, 2048)
@@ -8,7 +9,9 @@ PIXEL_SIZE_RANGE_UM = (0.01, 1.0)
 DWELL_RANGE_S = (1e-6, 1e-4)
 
 
-class Scanner(UnitsInDescribe, Device):
+class Scanner(RestoresSettings, UnitsInDescribe, Device):
+    settings_to_restore = ("pixels_x", "pixels_y", "pixel_size_um", "pixel_dwell_s", "flyback_s", "center_x_um",
+                           "center_y_um", "raster")
     pixels_x = Cpt(EpicsSignal, "PixelsX", put_complete=True, kind="config")
     pixels_y = Cpt(EpicsSignal, "PixelsY", put_complete=True, kind="config")
     pixel_size_um = Cpt(EpicsSignal, "PixelSize", put_complete=True, kind="config")

@@ -173,6 +173,7 @@ class WidefieldMicroscope(Device):
     focus = Cpt(FocusLock, "FOCUS:")
 
     optics = OPTICS
+    controller_names = ("camera", "led", "focus")    # one IOC each (engine.suspenders)
 
     def __init__(self, prefix="OPR:", *, name="widefield", data_directory=None, **kwargs):
         super().__init__(prefix, name=name, **kwargs)

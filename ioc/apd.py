@@ -227,7 +227,17 @@ class ApdIOC(PVGroup):
 
     @file_name.putter
     async def file_name(self, instance, value):
-        await self.array_counter.write(0)
+        """A name of an existing frame file continues it (a restarted controller given its run's
+        file back): ArrayCounter_RBV then counts the frames already in it."""
+        path = Path(self.file_path.value) / value
+        if path.exists():
+            if self.busy.value:
+                raise RuntimeError("acquiring: FileName refused")
+            self._writer = await asyncio.get_running_loop().run_in_executor(
+                None, functools.partial(FrameFileWriter, path, continue_existing=True))
+            await self.full_file_name.write(str(path))
+            await self.status.write(f"continuing {path.name} after frame {self._writer.frames_written}")
+        await self.array_counter.write(self._writer.frames_written if path.exists() else 0)
         return value
 
 

@@ -47,15 +47,19 @@ class FrameFileWriter:
     """Appends frames of several channels to one HDF5 file; refuses a block that would take the
     disk below ``min_free_bytes`` (before writing any of it)."""
 
-    def __init__(self, path: Path, min_free_bytes: float = DEFAULT_MIN_FREE_BYTES):
+    def __init__(self, path: Path, min_free_bytes: float = DEFAULT_MIN_FREE_BYTES, *, continue_existing=False):
+        """``continue_existing``: an existing frame file is appended to (a restarted controller
+        picking up its run's file) instead of refused."""
         self.path = Path(path)
         self.min_free_bytes = min_free_bytes
+        self.frames_written = 0
         if self.path.exists():
-            raise FileExistsError(f"refusing to overwrite existing frame file {self.path}")
+            if not continue_existing:
+                raise FileExistsError(f"refusing to overwrite existing frame file {self.path}")
+            self.frames_written = frames_in_file(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not os.access(self.path.parent, os.W_OK):
             raise PermissionError(f"data directory {self.path.parent} is not writable")
-        self.frames_written = 0
 
     def append(self, frames: dict[str, np.ndarray], attrs: dict[str, float]) -> dict[str, str]:
         """Write one frame per channel; return their SHA-256 checksums."""
@@ -106,6 +110,16 @@ class FrameFileWriter:
             raise ValueError(f"cannot keep {n} of {self.frames_written} frames")
         _truncate_datasets(self.path, n)
         self.frames_written = n
+
+
+def frames_in_file(path: Path) -> int:
+    """Complete frames in a frame file: the length of its channel datasets, which must agree."""
+    with h5py.File(path, "r", locking=False) as f:
+        entry = f.get("entry", {})
+        counts = {name: entry[name]["data"].shape[0] for name in entry if name != "instrument" and "data" in entry[name]}
+    if len(set(counts.values())) > 1:
+        raise RuntimeError(f"{path}: channels hold different frame counts {counts}")
+    return next(iter(counts.values()), 0)
 
 
 def _truncate_datasets(path: Path, n: int) -> None:

@@ -100,12 +100,13 @@ def test_pause_resumes_the_stack_not_the_protocol_and_abort_opens_the_circuit(in
     with pytest.raises(RunEngineInterrupted):
         RE(plan)
     assert RE.state == "paused"
-    t0 = time.monotonic()
-    RE.abort("test")
-    opened_s = time.monotonic() - t0
-    assert pstat.state.get(use_monitor=False) == "Aborted"
-    assert opened_s < 0.5, f"open circuit {opened_s:.2f} s after the abort"     # issue 8: within 0.5 s
-    assert scope.laser.shutter.get(use_monitor=False) == "Closed"
+    t0 = time.time()
+    RE.abort("test")                       # returns once Tiled holds the run
+    state, shutter = (s.read()[s.name] for s in (pstat.state, scope.laser.shutter))
+    opened_s, closed_s = state["timestamp"] - t0, shutter["timestamp"] - t0     # the IOCs' clocks
+    assert state["value"] == "Aborted" and shutter["value"] == "Closed"
+    assert 0 < opened_s < 0.5, f"open circuit {opened_s:.2f} s after the abort"     # issue 8: within 0.5 s
+    assert closed_s < 0.5, f"shutter closed {closed_s:.2f} s after the abort"
     instrument["writer"].flush()
     aborted = client["raw"].values()[-1]
     assert aborted.metadata["stop"]["exit_status"] == "abort"

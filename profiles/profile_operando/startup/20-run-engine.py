@@ -14,3 +14,9 @@ RE, writer = make_run_engine(config, client, batch_size=50)   # telemetry at up 
 if is_re_worker_active():
     # A queue server worker may be closed right after a plan: a run ends once Tiled holds it.
     RE.subscribe(lambda name, doc: writer.flush() if name == "stop" else None)
+
+# A controller (IOC) that drops off suspends the run; it resumes when the controller is back
+# (RE.suspenders lists them; RE.clear_suspenders() removes them).
+from operando.engine.suspenders import controllers, install_disconnect_suspenders  # noqa: E402
+
+install_disconnect_suspenders(RE, controllers(*_devices.values()))

@@ -1,0 +1,80 @@
+"""Suspend a run while a controller is unreachable; resume it when the controller is back.
+
+``SuspendWhileDisconnected`` watches one signal's Channel Access connection (ophyd's metadata
+callbacks: the control layer's own disconnect and reconnect, no polling). A dead IOC suspends the
+RunEngine at once: it rewinds to the last checkpoint (each z-plane is one) and waits. When the
+control layer reconnects the signal, the settings the restarted controller lost are put back
+(``devices.restore``) and the run goes on from that checkpoint: the interrupted plane is taken
+again, the potentiostat's protocol is not restarted.
+"""
+from __future__ import annotations
+
+import bluesky.plan_stubs as bps
+from bluesky.suspenders import SuspenderBase
+
+RECONNECT_SLEEP_S = 1.0     # after the watched PV reconnects, the controller's other PVs follow
+
+
+def restore_plan(device):
+    """Put back, one at a time, the settings a restarted controller lost (RestoresSettings)."""
+    for signal, value in getattr(device, "settings_to_put", lambda: [])():
+        yield from bps.mv(signal, value)
+
+
+class SuspendWhileDisconnected(SuspenderBase):
+    """Suspend when any signal of ``device`` loses its connection; resume ``sleep`` s after all of
+    them are connected again (the control layer reconnects each channel on its own schedule), once
+    the device's lost settings have been put back."""
+
+    def __init__(self, device, *, sleep: float = RECONNECT_SLEEP_S, **kwargs):
+        self.device = device
+        self.signals = [walk.item for walk in device.walk_signals()]
+        super().__init__(self.signals[0], sleep=sleep, post_plan=lambda: restore_plan(device),
+                         tripped_message=f"{device.name}: its controller is unreachable (IOC down?); "
+                                         "the run goes on when it is back", **kwargs)
+
+    def install(self, RE, *, event_type=None):
+        with self._lock:
+            self.RE = RE
+        self.device.watched_by_suspender = True        # devices.restore: leave lost actions pending
+        for signal in self.signals:
+            signal.subscribe(self, event_type=signal.SUB_META, run=True)
+
+    def remove(self):
+        self.device.watched_by_suspender = False
+        for signal in self.signals[1:]:
+            signal.clear_sub(self)
+        super().remove()
+
+    def __call__(self, value=None, *, connected=None, **kwargs):
+        """Called with a signal's connection metadata (``connected``), never its value."""
+        if connected is not None:
+            super().__call__(bool(connected) and all(s.connected for s in self.signals))
+
+    def _should_suspend(self, value):
+        return not value
+
+    def _should_resume(self, value):
+        return bool(value)
+
+    def _get_justification(self):
+        down = [s.name for s in self.signals if not s.connected]
+        return f"{self._tripped_message} (disconnected: {', '.join(down) or 'none now'})" if self.tripped else ""
+
+
+def controllers(*devices) -> list:
+    """The parts of ``devices`` with a controller (an IOC) each: a composite microscope's
+    ``controller_names`` components, any other device as it is."""
+    parts = []
+    for device in devices:
+        names = getattr(device, "controller_names", None)
+        parts.extend([getattr(device, n) for n in names] if names else [device])
+    return parts
+
+
+def install_disconnect_suspenders(RE, devices) -> list[SuspendWhileDisconnected]:
+    """One suspender per device in ``devices`` (see ``controllers``); returns them."""
+    suspenders = [SuspendWhileDisconnected(device) for device in devices]
+    for suspender in suspenders:
+        RE.install_suspender(suspender)
+    return suspenders

@@ -12,11 +12,17 @@ import os
 import uuid
 from pathlib import Path
 
-from ophyd import Component as Cpt, Device, EpicsSignal, EpicsSignalRO
+from ophyd import Component as Cpt
+from ophyd import Device, EpicsSignal, EpicsSignalRO
 from ophyd.device import Staged
-from ophyd.status import DeviceStatus
 
-from .restore import RestoresSettings, fail_when_unreachable, lost_connection, unreachable_status
+from .restore import (
+    RestoresSettings,
+    fail_when_unreachable,
+    lost_connection,
+    unreachable_status,
+)
+from .status import ExplainedStatus
 from .units import UnitsInDescribe
 
 CHANNEL_NAMES = ("reflection", "fluorescence")
@@ -126,7 +132,7 @@ class ApdController(RestoresSettings, UnitsInDescribe, Device):
         if self._staged != Staged.yes:
             raise RuntimeError(f"{self.name}: stage the detector before triggering it (bpp.stage_decorator"
                                f"([{self.name}])): staging opens the run's own frame file")
-        result = DeviceStatus(self)
+        result = ExplainedStatus(self)
 
         def check(put_status):
             try:

@@ -11,16 +11,26 @@ positive), net charge C, cycle and step counters that never reset.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 
 import numpy as np
-from ophyd import Component as Cpt, Device, EpicsSignal, EpicsSignalRO, Staged
-from ophyd.status import DeviceStatus, Status, SubscriptionStatus
+from ophyd import Component as Cpt
+from ophyd import Device, EpicsSignal, EpicsSignalRO, Staged
+from ophyd.status import DeviceStatus, Status
 
+from .status import ExplainedStatus
 from .units import UnitsInDescribe
 
+log = logging.getLogger(__name__)
+
 CLIENT_STOP_MESSAGE = "stopped by the client"    # what the instrument reports after a Stop put
+
+
+class PotentiostatRestarted(RuntimeError):
+    """The instrument restarted while a technique of ours ran: the protocol did not finish (the
+    cell is at open circuit) and samples it had not handed over are gone."""
 
 COLUMNS = {  # data key suffix: (buffer component, units, dtype)
     "seq_num": ("buf_seq", "", "integer"),
@@ -49,6 +59,7 @@ class Potentiostat(UnitsInDescribe, Device):
     step_index = Cpt(EpicsSignalRO, "StepIndex_RBV", kind="normal")
     seq_num = Cpt(EpicsSignalRO, "SeqNum_RBV", kind="omitted")
     run_start_seq = Cpt(EpicsSignalRO, "RunStartSeq_RBV", kind="omitted")
+    boot_time = Cpt(EpicsSignalRO, "BootTime_RBV", kind="omitted")
     run_end_seq = Cpt(EpicsSignalRO, "RunEndSeq_RBV", kind="omitted")
     sample_rate_hz = Cpt(EpicsSignal, "SampleRate", put_complete=True, kind="config")
     accel = Cpt(EpicsSignal, "Accel", put_complete=True, kind="config")
@@ -73,6 +84,7 @@ class Potentiostat(UnitsInDescribe, Device):
         super().__init__(*args, **kwargs)
         self.stream_name = stream_name
         self._first = self._last = self._next = None
+        self._boot = None
         self._heartbeat_stop = threading.Event()
         self._heartbeat_thread = None
 
@@ -83,7 +95,7 @@ class Potentiostat(UnitsInDescribe, Device):
     # --- flyer protocol ----------------------------------------------------------------
     def kickoff(self) -> DeviceStatus:
         """Start the loaded technique; done once the instrument runs it."""
-        status = DeviceStatus(self)
+        status = ExplainedStatus(self)
 
         def started(put_status):
             try:
@@ -101,6 +113,7 @@ class Potentiostat(UnitsInDescribe, Device):
                                                   f"{self.message.get(use_monitor=False, timeout=10.0)}"))
                 return
             self._first = int(self.run_start_seq.get(use_monitor=False, timeout=10.0))
+            self._boot = float(self.boot_time.get(use_monitor=False, timeout=10.0))
             # The first technique since staging (or any, unstaged) starts the record; later techniques
             # of a staged plan continue it, open-circuit stretches in between included.
             if self._next is None or self._staged != Staged.yes:
@@ -116,17 +129,19 @@ class Potentiostat(UnitsInDescribe, Device):
         """Done when the technique ends: Done, or Aborted by a client's Stop (a plan that reached its
         stop condition, or its clean-up after an abort: a deliberate end, so a RunEngine abort is not
         turned into a failed status by the open circuit it causes); fails with the instrument's
-        message when it aborted for any other reason (compliance, watchdog)."""
-        result = DeviceStatus(self)
+        message when it aborted for any other reason (compliance, watchdog), and with
+        PotentiostatRestarted when the instrument restarted under the technique."""
+        result = ExplainedStatus(self)
 
         def ended(value=None, **kwargs):
-            if value in ("Done", "Aborted"):
+            if value in ("Done", "Aborted") and not result.done:
                 # A stale monitor value may still tell of the previous technique: read the state
                 # and which technique it is about (one stopped before its first sample ends at
                 # first - 1, so the end's sequence number cannot tell).
                 if (self.state.get(use_monitor=False) not in ("Done", "Aborted")
-                        or int(self.run_start_seq.get(use_monitor=False)) != self._first):
-                    return False
+                        or int(self.run_start_seq.get(use_monitor=False)) != self._first
+                        or self.restarted_since_kickoff()):
+                    return
                 end = int(self.run_end_seq.get(use_monitor=False))
                 self._stop_heartbeat()
                 self._last = end
@@ -135,11 +150,27 @@ class Potentiostat(UnitsInDescribe, Device):
                     result.set_finished()
                 else:
                     result.set_exception(RuntimeError(f"{self.name}: technique aborted: {message}"))
-                return True
-            return False
 
-        SubscriptionStatus(self.state, ended, run=True)
+        def restarted(value=None, **kwargs):
+            if self._boot is not None and value is not None and value != self._boot and not result.done:
+                self._stop_heartbeat()
+                result.set_exception(self._restarted_error())
+
+        subscriptions = [(self.state, self.state.subscribe(ended, run=True)),
+                         (self.boot_time, self.boot_time.subscribe(restarted, run=True))]
+        result.add_callback(lambda status: [signal.unsubscribe(cid) for signal, cid in subscriptions])
         return result
+
+    def _restarted_error(self) -> PotentiostatRestarted:
+        collected = "none" if self._next is None or self._next <= self._first else f"{self._first}-{self._next - 1}"
+        return PotentiostatRestarted(
+            f"{self.name}: the potentiostat restarted during the technique (started at sample {self._first}): the "
+            f"protocol did not finish and the cell is at open circuit; samples collected before: {collected}; "
+            "any taken after them were lost with the instrument")
+
+    def restarted_since_kickoff(self) -> bool:
+        """Whether the instrument restarted since our technique started (its boot time changed)."""
+        return self._boot is not None and float(self.boot_time.get(use_monitor=False)) != self._boot
 
     def describe_collect(self):
         return {self.stream_name: {
@@ -171,6 +202,8 @@ class Potentiostat(UnitsInDescribe, Device):
         later: across calls every sample is returned exactly once."""
         if self._first is None or self._next is None:
             raise RuntimeError(f"{self.name}: collect before kickoff")
+        if self.restarted_since_kickoff():      # the new instrument's samples are not this technique's
+            return
         last = self._last
         if last is None:
             last = int(self.run_end_seq.get(use_monitor=False))
@@ -217,7 +250,10 @@ class Potentiostat(UnitsInDescribe, Device):
             k = 0
             while not stop.wait(period):
                 k += 1
-                self.heartbeat.put(k)
+                try:
+                    self.heartbeat.put(k)
+                except Exception as exc:     # the instrument unreachable: keep beating for when it is back
+                    log.warning("%s: heartbeat not delivered (%s)", self.name, exc)
 
         self._heartbeat_thread = threading.Thread(target=beat, name=f"{self.name}-heartbeat", daemon=True)
         self._heartbeat_thread.start()

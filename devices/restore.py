@@ -117,9 +117,9 @@ def unreachable_status(device, action: str, grace: float = UNREACHABLE_GRACE_S):
     it fails ``grace`` s later. Raising at once would end the run before a disconnect suspender,
     told of the same loss a moment later, can suspend it; the suspended run drops this status and
     asks again once the controller is back."""
-    from ophyd.status import DeviceStatus
+    from .status import ExplainedStatus
 
-    status = DeviceStatus(device)
+    status = ExplainedStatus(device)
     _fail_later(status, device, action, grace)
     return status
 

@@ -9,8 +9,12 @@ again, the potentiostat's protocol is not restarted.
 """
 from __future__ import annotations
 
+import asyncio
+
 import bluesky.plan_stubs as bps
 from bluesky.suspenders import SuspenderBase
+
+from operando.devices.restore import UNREACHABLE_GRACE_S, lost_connection
 
 RECONNECT_SLEEP_S = 1.0     # after the watched PV reconnects, the controller's other PVs follow
 
@@ -72,9 +76,42 @@ def controllers(*devices) -> list:
     return parts
 
 
+GUARDED_COMMANDS = ("read", "set", "trigger", "kickoff", "complete", "collect", "locate")
+
+
+def _watched(obj) -> bool:
+    while obj is not None:
+        if getattr(obj, "watched_by_suspender", False):
+            return True
+        obj = getattr(obj, "parent", None)
+    return False
+
+
+def _guard(command):
+    async def guarded(msg):
+        try:
+            return await command(msg)
+        except Exception as exc:
+            # A call on a device whose controller just died can fail in the RunEngine's loop before
+            # the suspender's request (queued by the same loss) is processed; wait for it: the
+            # suspension cancels this wait and replays the message from the last checkpoint once the
+            # controller is back. If no suspension comes, the error stands.
+            if _watched(msg.obj) and lost_connection(getattr(msg.obj, "root", msg.obj), exc):
+                await asyncio.sleep(UNREACHABLE_GRACE_S)
+            raise
+    return guarded
+
+
 def install_disconnect_suspenders(RE, devices) -> list[SuspendWhileDisconnected]:
-    """One suspender per device in ``devices`` (see ``controllers``); returns them."""
+    """One suspender per device in ``devices`` (see ``controllers``); returns them. The RunEngine's
+    device commands (``GUARDED_COMMANDS``) then leave an error from a just-lost controller to the
+    suspender (see ``_guard``); installing twice does not guard twice."""
     suspenders = [SuspendWhileDisconnected(device) for device in devices]
     for suspender in suspenders:
         RE.install_suspender(suspender)
+    if not getattr(RE, "_disconnect_guarded", False):
+        registry = RE._command_registry          # bluesky has no public getter for a registered command
+        for name in GUARDED_COMMANDS:
+            RE.register_command(name, _guard(registry[name]))
+        RE._disconnect_guarded = True
     return suspenders

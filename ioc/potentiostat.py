@@ -73,6 +73,8 @@ class PotentiostatIOC(PVGroup):
     capacity = pvproperty(value=0.0, name="Capacity_RBV", read_only=True, units="A*h", precision=9)
     v_min = pvproperty(value=0.0, name="VMin_RBV", read_only=True, units="V", precision=3)
     v_max = pvproperty(value=0.0, name="VMax_RBV", read_only=True, units="V", precision=3)
+    boot_time = pvproperty(value=time.time(), name="BootTime_RBV", read_only=True, units="s", precision=3,
+                           doc="When the instrument started (Unix time): a client sees a restart")
     max_current = pvproperty(value=MAX_CURRENT_A, name="MaxCurrent_RBV", read_only=True, units="A", precision=3)
     cell_state = pvproperty(value=[0.0] * 3, dtype=float, max_length=8192, name="CellState_RBV", read_only=True,
                             doc="Electrode x, imaged agglomerates' lithiation profiles, volume changes and salt around them (ioc.cell.state)")

@@ -33,7 +33,11 @@ def kill_at_event(instrument, part, at_event: int, stream="primary"):
         state["times"]["killed"] = time.monotonic()
         proc.kill()
         time.sleep(DOWN_S)
-        restart_ioc(config, procs, part)
+        try:
+            restart_ioc(config, procs, part)
+        except Exception as exc:
+            state["error"] = f"{exc} (exit code {proc.popen.returncode})"
+            raise
         state["times"]["answering"] = time.monotonic()
 
     def callback(name, doc):
@@ -49,9 +53,9 @@ def kill_at_event(instrument, part, at_event: int, stream="primary"):
 
 
 @pytest.fixture
-def suspended_re(instrument):
+def suspended_re(instrument, pstat):
     RE, scope = instrument["RE"], instrument["scope"]
-    suspenders = install_disconnect_suspenders(RE, controllers(scope))
+    suspenders = install_disconnect_suspenders(RE, controllers(scope, pstat))
     RE.record_interruptions = True
     yield RE, suspenders
     RE.clear_suspenders()
@@ -172,3 +176,39 @@ def test_apd_killed_while_cycling_the_protocol_goes_on_and_no_sample_or_plane_is
     assert suspension.startswith("confocal_apd: its controller is unreachable"), suspension
     print(f"apd while cycling: {index.size} stacks, {frames.shape[0]} planes, {seq.size} samples "
           f"(seq {seq[0]}-{seq[-1]}), cell time {cell_t[0]:.0f}-{cell_t[-1]:.0f} s")
+
+
+def test_potentiostat_restarted_while_cycling_ends_the_run_with_the_reason_and_keeps_what_was_collected(
+        instrument, suspended_re, pstat):
+    """The potentiostat's IOC (which holds the cell) dies mid-protocol and comes back as a fresh
+    instrument at open circuit: its technique cannot go on. The run is suspended, then ends
+    (exit_status fail) as soon as the new instrument answers, saying so; the telemetry and stacks
+    collected before are stored, contiguous. (Before: the plan took the fresh instrument's Idle for
+    the protocol's end and stored the run as a success.)"""
+    from bluesky.utils import FailedStatus
+
+    RE, suspenders = suspended_re
+    scope = instrument["scope"]
+    killer = kill_at_event(instrument, "potentiostat", at_event=12)
+    plan = cycling_zstack(scope, pstat, "Charge at 1C for 10 minutes", [{"name": "A", "x_um": 0.0, "y_um": 0.0}],
+                          accel=15, sample_rate_hz=10, z_start_um=10.0, z_stop_um=12.0, z_step_um=0.5, **SMALL)
+    t0 = time.monotonic()
+    with pytest.raises(FailedStatus) as raised:
+        RE(plan, killer)
+    ended = time.monotonic()
+    killer.state["thread"].join(30)
+    times = killer.state["times"]
+    assert "answering" in times, killer.state.get("error")
+    assert "restarted during the technique" in str(raised.value.__cause__)
+    assert ended - times["answering"] < 15, "the run did not end once the new instrument answered"
+    run = instrument["client"]["raw"].values()[-1]
+    assert run.metadata["stop"]["exit_status"] == "fail"
+    assert "restarted" in run.metadata["stop"]["reason"], run.metadata["stop"]["reason"]
+    index = np.asarray(run["stacks"].read()["stack_summary_index"])
+    assert index.size >= 2 and list(index) == list(range(index.size))
+    seq = np.asarray(run["potentiostat"].read()["pstat_seq_num"])
+    assert seq.size > 0 and (np.diff(seq) == 1).all()
+    assert pstat.state.get(use_monitor=False) == "Idle" and abs(pstat.current_a.get(use_monitor=False)) == 0
+    print(f"potentiostat restarted: run ended {ended - times['answering']:.1f} s after the new instrument "
+          f"answered ({ended - t0:.1f} s in all); {index.size} stacks, {seq.size} samples (seq {seq[0]}-{seq[-1]}) "
+          f"stored; reason: {run.metadata['stop']['reason'][:120]}")

@@ -91,14 +91,11 @@ def during_protocol(pstat, technique: dict, one_round, *, settings=(), interval_
             yield from bps.collect(pstat)
             if more is False:
                 break
-        if not done.done:                                # a stop condition, not the protocol's end
-            yield from bps.mv(pstat.stop_cmd, 1)
-        while (yield from bps.rd(pstat.state)) == "Running":
-            yield from bps.sleep(0.05)
 
     def telemetry_to_the_end():
         """However the rounds end (the protocol's end, a stop condition, an abort or an error), the
-        cell goes to open circuit and every sample up to then joins the run."""
+        cell goes to open circuit (the Stop put completes once the instrument has ended the
+        technique) and every sample up to then joins the run."""
         if (yield from bps.rd(pstat.state)) == "Running":
             yield from bps.mv(pstat.stop_cmd, 1)
         yield from bps.collect(pstat)

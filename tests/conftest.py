@@ -5,8 +5,12 @@ import pytest
 
 from operando.engine.config import Config, apply_ca_environment
 
-# A port block per test session (pid-derived) so parallel runs on one host do not collide.
-_BASE = 20000 + (os.getpid() % 1000) * 12
+# A port block per test session (pid-derived) so parallel runs on one host do not collide; under
+# pytest-xdist each worker (gw0, gw1, ...) has its own instruments, 1000 ports above the previous
+# worker's (a session's blocks reach _BASE + 572 and _BASE + 12011).
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+_SESSION_PID = os.getppid() if "PYTEST_XDIST_WORKER" in os.environ else os.getpid()
+_BASE = 20000 + (_SESSION_PID % 500) * 24 + _WORKER * 1000
 TEST_CONFIG = Config(ca_base_port=_BASE, tiled_port=_BASE + 11)
 # The widefield instrument (its own IOCs, potentiostat and Tiled server) on a second port block and
 # PV prefix (a client searching both blocks must not find two potentiostats under one name).

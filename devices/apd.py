@@ -12,16 +12,10 @@ import os
 import uuid
 from pathlib import Path
 
-from ophyd import Component as Cpt
-from ophyd import Device, EpicsSignal, EpicsSignalRO
+from ophyd import Component as Cpt, Device, EpicsSignal, EpicsSignalRO
 from ophyd.device import Staged
 
-from .restore import (
-    RestoresSettings,
-    fail_when_unreachable,
-    lost_connection,
-    unreachable_status,
-)
+from .restore import RestoresSettings, fail_when_unreachable, lost_connection, unreachable_status
 from .status import ExplainedStatus
 from .units import UnitsInDescribe
 

@@ -16,8 +16,7 @@ import threading
 import time
 
 import numpy as np
-from ophyd import Component as Cpt
-from ophyd import Device, EpicsSignal, EpicsSignalRO, Staged
+from ophyd import Component as Cpt, Device, EpicsSignal, EpicsSignalRO, Staged
 from ophyd.status import DeviceStatus, Status
 
 from .status import ExplainedStatus

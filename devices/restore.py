@@ -50,11 +50,6 @@ class RestoresSettings:
         for attr in self.settings_to_restore:
             self._settings[attr] = self._setting(attr).get(use_monitor=False)
 
-    @property
-    def settings_lost(self) -> bool:
-        """True when the controller's connection dropped since the settings were last put back."""
-        return self._lost.is_set()
-
     def settings_to_put(self, timeout: float = 30.0) -> list[tuple[object, object]]:
         """After a lost connection: wait for the controller, return [(signal, remembered value)] in
         ``settings_to_restore`` order and consider them restored; [] if the connection never dropped."""

@@ -11,6 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 
+from ophyd.utils.errors import DisconnectedError
+
+from .status import ExplainedStatus
+
 log = logging.getLogger(__name__)
 
 
@@ -74,6 +78,9 @@ class RestoresSettings:
         return super().stage()
 
     def resume(self):
+        """The RunEngine calls this on the devices a plan used, before the suspender's post_plan
+        (``engine.suspenders.restore_plan``, for devices it only reached through their signals):
+        a detector that must have its file back before resuming gets it here."""
         self.restore_settings()
         return super().resume()
 
@@ -85,8 +92,6 @@ def lost_connection(device, exc: BaseException) -> bool:
     """Whether ``exc``, raised by a device call, comes from its controller being unreachable: the
     device reports itself disconnected, or the control layer failed the call on a connection that
     dropped under it (a timeout waiting for a channel; a get failed with ECA_DISCONN)."""
-    from ophyd.utils.errors import DisconnectedError
-
     if not device.connected or isinstance(exc, (DisconnectedError, ConnectionError, TimeoutError)):
         return True
     return type(exc).__name__ == "ChannelAccessGetFailure" and "192" in str(exc)    # pyepics: ECA_DISCONN
@@ -112,8 +117,6 @@ def unreachable_status(device, action: str, grace: float = UNREACHABLE_GRACE_S):
     it fails ``grace`` s later. Raising at once would end the run before a disconnect suspender,
     told of the same loss a moment later, can suspend it; the suspended run drops this status and
     asks again once the controller is back."""
-    from .status import ExplainedStatus
-
     status = ExplainedStatus(device)
     _fail_later(status, device, action, grace)
     return status

@@ -1,9 +1,9 @@
 """Suspend a run while a controller is unreachable; resume it when the controller is back.
 
-``SuspendWhileDisconnected`` watches one signal's Channel Access connection (ophyd's metadata
-callbacks: the control layer's own disconnect and reconnect, no polling). A dead IOC suspends the
-RunEngine at once: it rewinds to the last checkpoint (each z-plane is one) and waits. When the
-control layer reconnects the signal, the settings the restarted controller lost are put back
+``SuspendWhileDisconnected`` watches the Channel Access connections of a device's signals (ophyd's
+metadata callbacks: the control layer's own disconnect and reconnect, no polling). A dead IOC
+suspends the RunEngine at once: it rewinds to the last checkpoint (each z-plane is one) and waits.
+When the control layer has reconnected them all, the settings the restarted controller lost are put back
 (``devices.restore``) and the run goes on from that checkpoint: the interrupted plane is taken
 again, the potentiostat's protocol is not restarted.
 """
@@ -16,7 +16,7 @@ from bluesky.suspenders import SuspenderBase
 
 from operando.devices.restore import UNREACHABLE_GRACE_S, lost_connection
 
-RECONNECT_SLEEP_S = 1.0     # after the watched PV reconnects, the controller's other PVs follow
+RECONNECT_SLEEP_S = 1.0     # margin after the last channel reconnects (the IOC's own clients reconnect too)
 
 
 def restore_plan(device):

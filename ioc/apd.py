@@ -230,14 +230,16 @@ class ApdIOC(PVGroup):
         """A name of an existing frame file continues it (a restarted controller given its run's
         file back): ArrayCounter_RBV then counts the frames already in it."""
         path = Path(self.file_path.value) / value
+        frames = 0
         if path.exists():
             if self.busy.value:
                 raise RuntimeError("acquiring: FileName refused")
             self._writer = await asyncio.get_running_loop().run_in_executor(
                 None, functools.partial(FrameFileWriter, path, continue_existing=True))
+            frames = self._writer.frames_written
             await self.full_file_name.write(str(path))
-            await self.status.write(f"continuing {path.name} after frame {self._writer.frames_written}")
-        await self.array_counter.write(self._writer.frames_written if path.exists() else 0)
+            await self.status.write(f"continuing {path.name} after frame {frames}")
+        await self.array_counter.write(frames)
         return value
 
 

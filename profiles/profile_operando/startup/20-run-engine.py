@@ -10,10 +10,9 @@ wait_for_tiled(config, timeout=30)          # a server started a moment ago may 
 client = connect(config)
 catalog = runs_container(client)            # catalog[-1], catalog[uid], catalog.search(Key("material") == "LCO")
 derived = runs_container(client, "derived")
+# RE(...) returns once Tiled holds the run (engine.session.StoringRunEngine), also in a queue server
+# worker that may be closed right after a plan.
 RE, writer = make_run_engine(config, client, batch_size=50)   # telemetry at up to 1 kHz: fewer, larger writes
-if is_re_worker_active():
-    # A queue server worker may be closed right after a plan: a run ends once Tiled holds it.
-    RE.subscribe(lambda name, doc: writer.flush() if name == "stop" else None)
 
 # A controller (IOC) that drops off suspends the run; it resumes when the controller is back
 # (RE.suspenders lists them; RE.clear_suspenders() removes them).

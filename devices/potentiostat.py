@@ -151,7 +151,7 @@ class Potentiostat(UnitsInDescribe, Device):
                     result.set_exception(RuntimeError(f"{self.name}: technique aborted: {message}"))
 
         def restarted(value=None, **kwargs):
-            if self._boot is not None and value is not None and value != self._boot and not result.done:
+            if self._boot is not None and value and value != self._boot and not result.done:   # 0: not known yet
                 self._stop_heartbeat()
                 result.set_exception(self._restarted_error())
 
@@ -169,7 +169,8 @@ class Potentiostat(UnitsInDescribe, Device):
 
     def restarted_since_kickoff(self) -> bool:
         """Whether the instrument restarted since our technique started (its boot time changed)."""
-        return self._boot is not None and float(self.boot_time.get(use_monitor=False)) != self._boot
+        boot = float(self.boot_time.get(use_monitor=False))
+        return self._boot is not None and boot != 0 and boot != self._boot    # 0: the IOC has not reached it yet
 
     def describe_collect(self):
         return {self.stream_name: {
@@ -185,7 +186,8 @@ class Potentiostat(UnitsInDescribe, Device):
             self.buf_start.set(seq).wait(10)
             n = int(self.buf_n.get(use_monitor=False))
             if n == 0:
-                raise RuntimeError(f"{self.name}: sample {seq} not in the instrument's buffer")
+                raise RuntimeError(f"{self.name}: sample {seq} not in the instrument's buffer "
+                                   f"(its IOC says: {self.message.get(use_monitor=False)})")
             n = min(n, last - seq + 1)
             for key, (attr, _, _) in COLUMNS.items():
                 chunks[key].append(np.asarray(getattr(self, attr).get(use_monitor=False))[:n])

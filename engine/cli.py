@@ -54,7 +54,7 @@ def cmd_ioc(args) -> int:
     from .processes import ioc_argv
 
     module = import_module(f"operando.ioc.{args.part}")
-    return module.main(ioc_argv(args.part, config)[3:] + args.extra) or 0
+    return module.main(ioc_argv(args.part, config, standalone=True)[3:] + args.extra) or 0
 
 
 def cmd_serve(args) -> int:

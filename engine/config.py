@@ -35,6 +35,11 @@ class Config:
         return self.ca_base_port + 1 + IOC_PART_ORDER.index(part)
 
     @property
+    def firmware_port(self) -> int:
+        """TCP port of the simulated potentiostat's driver link (ioc.firmware_link)."""
+        return self.ca_base_port + 10
+
+    @property
     def data_dir(self) -> Path:
         """Detector files (readable by Tiled)."""
         return self.home / "data"

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from operando.ioc.firmware_link import KEY_VARIABLE
 
 from .config import Config, ca_environment
 
@@ -86,7 +89,8 @@ def _spawn(name: str, argv: list[str], env: dict, log_dir: Path | None) -> Manag
 
 
 def ioc_argv(part: str, config: Config, extra: list[str] | None = None,
-             parts=IOC_PARTS) -> list[str]:
+             parts=IOC_PARTS, standalone: bool = False) -> list[str]:
+    """The command of one IOC; ``standalone``: a potentiostat IOC with its instrument in-process."""
     argv = [sys.executable, "-m", f"operando.ioc.{part}", "--prefix", part_prefix(config, part)]
     if part == "apd":
         argv += ["--laser-prefix", part_prefix(config, "laser"), "--scanner-prefix", part_prefix(config, "scanner"),
@@ -104,9 +108,17 @@ def ioc_argv(part: str, config: Config, extra: list[str] | None = None,
             argv += ["--cell-state-pv", part_prefix(config, "potentiostat") + "CellState_RBV"]
     if part == "focus":
         argv += ["--seed", str(config.sample_seed)]
-    if part == "potentiostat":
+    if part == "potentiostat" and standalone:
         argv += ["--seed", str(config.sample_seed), "--material", config.material]
+    elif part == "potentiostat":
+        argv += ["--firmware", f"{config.host}:{config.firmware_port}"]
     return argv + list(extra or [])
+
+
+def firmware_argv(config: Config) -> list[str]:
+    """The simulated potentiostat itself (cell, technique, samples), which outlives its IOC."""
+    return [sys.executable, "-m", "operando.ioc.potentiostat_firmware", "--port", str(config.firmware_port),
+            "--interface", config.host, "--seed", str(config.sample_seed), "--material", config.material]
 
 
 def child_environment(config: Config, part: str | None = None) -> dict:
@@ -122,14 +134,18 @@ def start_iocs(config: Config, parts=IOC_PARTS, log_dir: Path | None = None,
     start once the parts they connect to answer."""
     procs = [_spawn("ca-repeater", [sys.executable, "-m", "caproto.commandline.repeater", "-q"],
                     child_environment(config), log_dir)]
+    key = {KEY_VARIABLE: secrets.token_hex(16)}       # shared by the potentiostat and its IOC only
+    if "potentiostat" in parts:
+        procs.append(_spawn("firmware-potentiostat", firmware_argv(config), {**child_environment(config), **key},
+                            log_dir))
     ordered = [p for p in parts if p not in DEPENDENT_PARTS] + [p for p in parts if p in DEPENDENT_PARTS]
     try:
         for part in ordered:
             if part in DEPENDENT_PARTS:
                 wait_for_pvs(config, [part_prefix(config, p) + PROBE_PV[p] for p in parts
                                       if p not in DEPENDENT_PARTS], timeout, procs)
-            procs.append(_spawn(f"ioc-{part}", ioc_argv(part, config, parts=parts),
-                                child_environment(config, part), log_dir))
+            env = {**child_environment(config, part), **(key if part == "potentiostat" else {})}
+            procs.append(_spawn(f"ioc-{part}", ioc_argv(part, config, parts=parts), env, log_dir))
         wait_for_pvs(config, [part_prefix(config, p) + PROBE_PV[p] for p in parts], timeout, procs)
     except BaseException:
         stop_all(procs)
@@ -165,19 +181,46 @@ def wait_for_pvs(config: Config, names: list[str], timeout: float, procs=()) -> 
                     raise TimeoutError(f"PVs not reachable after {timeout} s: {pending}")
                 time.sleep(0.1)
     finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _restore_environment(old)
+
+
+def _restore_environment(old: dict) -> None:
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 def restart_ioc(config: Config, procs: list[ManagedProcess], part: str, timeout: float = 30.0) -> ManagedProcess:
-    """Stop the IOC of ``part`` among ``procs`` and start it again (a fresh simulated device: a
-    restarted potentiostat IOC holds a new cell); returns once its PVs answer."""
+    """Stop the IOC of ``part`` among ``procs`` and start it again (a fresh simulated device, except
+    the potentiostat: its IOC is a driver, the instrument runs on); returns once its PVs answer."""
     (proc,) = [p for p in procs if p.name == f"ioc-{part}"]
     proc.restart()
     wait_for_pvs(config, [part_prefix(config, part) + PROBE_PV[part]], timeout, [proc])
+    return proc
+
+
+def power_cycle_potentiostat(config: Config, procs: list[ManagedProcess], timeout: float = 30.0) -> ManagedProcess:
+    """Restart the simulated potentiostat itself: a new cell at open circuit, its technique and
+    samples gone. Returns once its IOC shows the new instrument (BootTime_RBV changed)."""
+    from caproto.sync.client import read
+
+    (proc,) = [p for p in procs if p.name == "firmware-potentiostat"]
+    pv = part_prefix(config, "potentiostat") + "BootTime_RBV"
+    env = ca_environment(config)
+    old_env = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        before = float(read(pv, timeout=5, repeater=False).data[0])
+        proc.restart()
+        deadline = time.monotonic() + timeout
+        while float(read(pv, timeout=5, repeater=False).data[0]) in (before, 0.0):
+            if time.monotonic() > deadline or not proc.alive():
+                raise TimeoutError(f"the potentiostat did not come back within {timeout} s; see {proc.log_path}")
+            time.sleep(0.1)
+    finally:
+        _restore_environment(old_env)
     return proc
 
 

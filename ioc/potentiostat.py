@@ -1,42 +1,37 @@
-"""Simulated potentiostat (Gamry/BioLogic-like) cycling the virtual cell.
+"""Simulated potentiostat (Gamry/BioLogic-like) cycling the virtual cell: its EPICS driver.
 
-It owns the cell's electrochemistry. A compiled technique (JSON, see
-``operando.plans.protocol.to_technique``) is written to Technique and started with
-Start=1; it runs on board at ``Accel`` x wall time, sampling every 1/SampleRate wall
-seconds into a buffer of sequence-numbered samples that a client reads window by
-window (BufStart put, then the Buf:* arrays), so no sample is lost whatever CA monitors
-drop. Stop=1, the end of the technique, and the watchdog (no Heartbeat put within
-WatchdogTimeout while running) leave the cell at open circuit. Outside a technique
-the cell rests at open circuit and is still sampled.
+The instrument (``ioc.potentiostat_firmware``: the cell, the technique runner, the sample buffer,
+the watchdog) runs in this process, or in its own process reached over ``ioc.firmware_link``
+(``--firmware HOST:PORT``, how ``operando ioc all`` and the tests start it) so that this IOC can
+be killed and restarted while the technique runs on. A compiled technique (JSON, see
+``operando.plans.protocol.to_technique``) is written to Technique and started with Start=1; it
+runs on board at ``Accel`` x wall time, sampling every 1/SampleRate wall seconds into a buffer of
+sequence-numbered samples that a client reads window by window (BufStart put, then the Buf:*
+arrays), so no sample is lost whatever CA monitors drop. Stop=1, the end of the technique, and
+the watchdog (no Heartbeat put within WatchdogTimeout while running) leave the cell at open
+circuit. Outside a technique the cell rests at open circuit and is still sampled.
 """
 from __future__ import annotations
 
 import asyncio
-import json
+import functools
 import logging
-import time
 
 import numpy as np
 from caproto import ChannelType
 from caproto.server import PVGroup, pvproperty
 
-from .cell.electrode import build_electrode
-from .cell.halfcell import HalfCell
-from .cell.rod_cell import RodCell
-from .cell.rods import build_rod_electrode
 from .common import ioc_arguments, ranged, serve, text
-from .sample_buffer import SampleRing
-from .technique import TechniqueRunner
+from .firmware_link import FirmwareLink, Unreachable
+from .potentiostat_firmware import CLIENT_STOP_MESSAGE, MAX_CURRENT_A, PotentiostatFirmware, build_cell, tick_interval_s
 
 log = logging.getLogger(__name__)
 
 BUFFER_WINDOW = 10000           # samples per Buf:* read
-BUFFER_CAPACITY = 2_000_000     # samples kept in the IOC (112 MB; 33 min at 1 kHz, 55 h at 10 Hz)
-MAX_TICK_WALL_S = 0.1    # most wall time one tick of the physics stands for (s)
-MIN_TICK_S = 0.02
-MAX_CURRENT_A = 0.6             # Gamry Reference 600
 STATES = ["Idle", "Running", "Done", "Aborted"]
-CLIENT_STOP_MESSAGE = "stopped by the client"    # Stop=1: a deliberate end, not a fault
+__all__ = ["PotentiostatIOC", "CLIENT_STOP_MESSAGE"]
+NOT_ANSWERING = "instrument not answering"
+FIRMWARE_WAIT_S = 30.0          # how long a starting IOC waits for its instrument
 
 
 def _array(name, dtype, doc, units=""):
@@ -73,8 +68,9 @@ class PotentiostatIOC(PVGroup):
     capacity = pvproperty(value=0.0, name="Capacity_RBV", read_only=True, units="A*h", precision=9)
     v_min = pvproperty(value=0.0, name="VMin_RBV", read_only=True, units="V", precision=3)
     v_max = pvproperty(value=0.0, name="VMax_RBV", read_only=True, units="V", precision=3)
-    boot_time = pvproperty(value=time.time(), name="BootTime_RBV", read_only=True, units="s", precision=3,
-                           doc="When the instrument started (Unix time): a client sees a restart")
+    boot_time = pvproperty(value=0.0, name="BootTime_RBV", read_only=True, units="s", precision=3,
+                           doc="When the instrument started (Unix time; 0 until this IOC reached it): "
+                               "a client sees a restart")
     max_current = pvproperty(value=MAX_CURRENT_A, name="MaxCurrent_RBV", read_only=True, units="A", precision=3)
     cell_state = pvproperty(value=[0.0] * 3, dtype=float, max_length=8192, name="CellState_RBV", read_only=True,
                             doc="Electrode x, imaged agglomerates' lithiation profiles, volume changes and salt around them (ioc.cell.state)")
@@ -88,162 +84,127 @@ class PotentiostatIOC(PVGroup):
     buf_cycle = _array("Buf:Cycle", int, "Cycle counter")
     buf_step = _array("Buf:Step", int, "Step counter")
 
-    def __init__(self, *args, cell: HalfCell | RodCell, **kwargs):
+    def __init__(self, *args, instrument, **kwargs):
+        """``instrument``: a PotentiostatFirmware, or a FirmwareLink to one in another process."""
         super().__init__(*args, **kwargs)
-        self.cell = cell
-        self.samples = SampleRing(BUFFER_CAPACITY)
-        self.runner = self._idle_runner(0, 0, 0)
-        self._last_heartbeat = time.monotonic()
-        self._technique_active = False
-        self._physics = asyncio.Lock()     # held while the cell advances or a technique starts/stops
+        self.instrument = instrument
+        self._exchange = asyncio.Lock()     # one command-and-readback at a time, in order
+        self._boot = None
 
-    def _idle_runner(self, seq, step, cycle) -> TechniqueRunner:
-        idle = {"voltage_window_v": [-100.0, 100.0],
-                "steps": [{"kind": "ocv", "text": "open circuit", "duration_s": None}]}
-        return TechniqueRunner(self.cell, idle, self._interval_s(), max_substep_s=5.0, first_seq_num=seq,
-                               first_step_index=step, first_cycle=cycle)
+    async def _call(self, name, *args):
+        """A command to the instrument, off the event loop (the link blocks)."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(None, functools.partial(self.instrument.call, name, *args))
+        except Unreachable as exc:
+            if self.message.value != NOT_ANSWERING:
+                log.warning("%s", exc)
+                await self.message.write(NOT_ANSWERING)
+            raise
 
-    def _interval_s(self) -> float:
-        return self.accel.value / self.sample_rate.value
-
-    def _to_open_circuit(self):
-        r = self.runner
-        self.runner = self._idle_runner(r.seq_num, r.step_index + 1, r.cycle)
-
-    # --- the on-board loop --------------------------------------------------------------
+    # --- the readback loop ------------------------------------------------------------
     @time_s.startup
     async def time_s(self, instance, async_lib):
-        await self.capacity.write(self.cell.capacity_ah)
-        lo, hi = self.cell.material.voltage_window_v
-        await self.v_min.write(lo)
-        await self.v_max.write(hi)
-        await self.voltage.write(self.cell.reading.voltage_v)
-        last = time.monotonic()
-        loop = asyncio.get_running_loop()
         while True:
-            # Tick at the sample rate, but no faster than 50 Hz: samples between ticks are
-            # interpolated by the runner, and the event loop stays free for CA clients.
-            await asyncio.sleep(min(max(1.0 / self.sample_rate.value, MIN_TICK_S), 0.1))
-            async with self._physics:
-                now = time.monotonic()
-                # A tick that came late (a busy host) advances the cell by at most MAX_TICK_WALL_S of
-                # wall time: cell time then lags instead of a longer tick making the next one longer.
-                dt_cell = min(now - last, MAX_TICK_WALL_S) * self.accel.value
-                last = now
-                running = self.state.value == "Running"
-                if running and self.watchdog_enable.value and now - self._last_heartbeat > self.watchdog_timeout.value:
-                    self.runner.abort("watchdog: no heartbeat from the controlling client")
-                self.runner.sample_interval_s = self._interval_s()
-                # The physics runs in a worker thread so that CA clients are answered meanwhile;
-                # Start and Stop wait for the lock, so the cell never changes under it.
-                samples = (await loop.run_in_executor(None, self.runner.advance, dt_cell)
-                           if self.runner.state == "running" else [])
-                self._store(samples)
-                if running and self.runner.state in ("done", "aborted"):
-                    await self._end_technique()
-                await self._publish()
+            try:
+                async with self._exchange:
+                    status = await self._call("status")
+                    if status["boot_time"] != self._boot:     # first contact, or a new instrument
+                        await self._show_info(await self._call("info"))
+                    await self._publish(status)
+            except Unreachable:
+                pass                       # _call said so in Message_RBV; try again next tick
+            await asyncio.sleep(tick_interval_s(self.sample_rate.value))
 
-    async def _end_technique(self):
-        """The technique ended (done, compliance, watchdog, Stop): open circuit, then report it."""
-        if not self._technique_active:
-            return
-        self._technique_active = False
-        state = "Done" if self.runner.state == "done" else "Aborted"
-        message = self.runner.message or "technique complete"
-        end_seq = self.runner.seq_num - 1
-        self._to_open_circuit()
-        await self.run_end.write(end_seq)
-        await self.message.write(message[:255])
-        await self.step_text.write("open circuit")
-        await self.state.write(state)
+    async def _show_info(self, info):
+        """Constants and settings of the instrument, as it holds them (a restarted IOC finds them)."""
+        self._boot = info["boot_time"]
+        await self.capacity.write(info["capacity_ah"])
+        await self.v_min.write(info["v_min"])
+        await self.v_max.write(info["v_max"])
+        await self.max_current.write(info["max_current_a"])
+        for pv, key in ((self.sample_rate, "sample_rate_hz"), (self.accel, "accel"),
+                        (self.watchdog_enable, "watchdog_enable"), (self.watchdog_timeout, "watchdog_timeout_s")):
+            if pv.value != info[key]:
+                await pv.write(info[key])
+        if self.technique.value != info["technique"]:
+            await self.technique.write(info["technique"])
+        await self.boot_time.write(info["boot_time"])
 
-    def _store(self, samples):
-        self.samples.extend(samples)
+    async def _publish(self, s):
+        await self.time_s.write(s["time_s"])
+        await self.voltage.write(s["voltage_v"])
+        await self.current.write(s["current_a"])
+        await self.charge.write(s["charge_c"])
+        await self.cycle.write(s["cycle"])
+        await self.step_index.write(s["step_index"])
+        await self.seq_num.write(s["seq_num"])
+        await self.cell_state.write(s["cell_state"])
+        for pv, key in ((self.run_start, "run_start"), (self.run_end, "run_end")):
+            if pv.value != s[key]:
+                await pv.write(s[key])
+        for pv, key in ((self.step_text, "step_text"), (self.message, "message")):
+            if pv.value != s[key][:255]:
+                await pv.write(s[key][:255])
+        if self.state.value != s["state"]:          # last: a client that sees the state finds the rest
+            await self.state.write(s["state"])
 
-    async def _publish(self):
-        r = self.cell.reading
-        await self.time_s.write(r.time_s)
-        await self.voltage.write(r.voltage_v)
-        await self.current.write(r.current_a)
-        await self.charge.write(r.charge_c)
-        await self.cycle.write(self.runner.cycle)
-        await self.step_index.write(self.runner.step_index)
-        await self.seq_num.write(self.runner.seq_num - 1)
-        await self.cell_state.write(self.cell.packed_state())
-        step = self.runner.step
-        if step is not None and step.get("text") != self.step_text.value:
-            await self.step_text.write(step["text"][:255])
+    async def _command(self, name, *args):
+        """Send a command, then publish the instrument's answer before the put completes."""
+        async with self._exchange:
+            try:
+                result = await self._call(name, *args)
+            finally:
+                try:
+                    await self._publish(await self._call("status"))
+                except Unreachable:
+                    pass
+        return result
 
     # --- commands ---------------------------------------------------------------------
     @start.putter
     async def start(self, instance, value):
-        if not value:
-            return 0
-        async with self._physics:
-            return await self._start()
-
-    async def _start(self):
-        if self.state.value == "Running":
-            raise RuntimeError("a technique is already running; Stop it first")
-        try:
-            technique = json.loads(self.technique.value)
-            self._check(technique)
-        except (ValueError, KeyError, TypeError) as exc:
-            await self.message.write(f"refused: {exc}"[:255])
-            raise
-        r = self.runner
-        self.runner = TechniqueRunner(self.cell, technique, self._interval_s(), first_seq_num=r.seq_num,
-                                      max_substep_s=getattr(self.cell, "TECHNIQUE_SUBSTEP_S", 2.0),
-                                      first_step_index=r.step_index + 1, first_cycle=r.cycle)
-        self._last_heartbeat = time.monotonic()
-        self._technique_active = True
-        await self.run_start.write(r.seq_num)
-        await self.run_end.write(-1)
-        await self.step_text.write(self.runner.step["text"][:255] if self.runner.step else "")
-        await self.message.write("running")
-        await self.state.write("Running")
+        if value:
+            await self._command("start", self.technique.value)
         return 0
-
-    def _check(self, technique):
-        """The instrument's own limits, whatever the client validated."""
-        lo, hi = self.cell.material.voltage_window_v
-        w = technique["voltage_window_v"]
-        if not (lo <= w[0] < w[1] <= hi):
-            raise ValueError(f"voltage window {w} outside the cell's [{lo}, {hi}] V")
-
-        def walk(steps):
-            if not steps:
-                raise ValueError("no steps")
-            for s in steps:
-                if s["kind"] == "loop":
-                    walk(s["steps"])
-                elif s["kind"] == "cc" and not 0 < abs(s["current_a"]) <= MAX_CURRENT_A:
-                    raise ValueError(f"{s['text']!r}: |current| must be in (0, {MAX_CURRENT_A}] A")
-                elif s["kind"] == "cv" and not lo <= s["voltage_v"] <= hi:
-                    raise ValueError(f"{s['text']!r}: hold voltage outside [{lo}, {hi}] V")
-                elif s["kind"] not in ("loop", "cc", "cv", "ocv"):
-                    raise ValueError(f"unknown step kind {s['kind']!r}")
-        walk(technique["steps"])
 
     @stop.putter
     async def stop(self, instance, value):
-        if value:
-            async with self._physics:       # at most one tick of physics away
-                if self._technique_active:
-                    # The relay opens now; the put completes once the instrument reports it.
-                    self.runner.abort(CLIENT_STOP_MESSAGE)
-                    await self._end_technique()
+        if value:      # the relay opens now; the put completes once the instrument reports it
+            await self._command("stop")
         return 0
 
     @heartbeat.putter
     async def heartbeat(self, instance, value):
-        self._last_heartbeat = time.monotonic()
+        await self._call("heartbeat")
         return value
+
+    async def _configure(self, name, value):
+        if self._boot is not None:         # before first contact the values come from the instrument
+            await self._call("configure", name, value)
+        return value
+
+    @sample_rate.putter
+    async def sample_rate(self, instance, value):
+        return await self._configure("sample_rate_hz", value)
+
+    @accel.putter
+    async def accel(self, instance, value):
+        return await self._configure("accel", value)
+
+    @watchdog_enable.putter
+    async def watchdog_enable(self, instance, value):
+        return await self._configure("watchdog_enable", value)
+
+    @watchdog_timeout.putter
+    async def watchdog_timeout(self, instance, value):
+        return await self._configure("watchdog_timeout_s", value)
 
     @buf_start.putter
     async def buf_start(self, instance, value):
         """Load samples value ... value + BUFFER_WINDOW - 1 (those that exist) into Buf:*."""
-        window = self.samples.window(value, BUFFER_WINDOW)
+        await self.buf_n.write(0)          # nothing valid unless the instrument answers
+        window = await self._call("window", value, BUFFER_WINDOW)
         n = len(window)
         for pv, f in ((self.buf_seq, "seq_num"), (self.buf_time, "time_s"), (self.buf_voltage, "voltage_v"),
                       (self.buf_current, "current_a"), (self.buf_charge, "charge_c"),
@@ -255,18 +216,23 @@ class PotentiostatIOC(PVGroup):
 
 def main(argv=None):
     parser = ioc_arguments(PotentiostatIOC.__doc__, "OPR:PSTAT:")
+    parser.add_argument("--firmware", metavar="HOST:PORT",
+                        help="drive an instrument running in another process (ioc.potentiostat_firmware; "
+                             "key in OPERANDO_FIRMWARE_KEY) instead of one in this process")
     parser.add_argument("--material", default="LCO", choices=["LCO", "NMC811", "NWO"],
                         help="NWO: rods of Nb14W3O44 for the widefield microscope (an anode: 1.2-2.8 V)")
     parser.add_argument("--seed", type=int, default=1, help="electrode seed (geometry, heterogeneity)")
     parser.add_argument("--n-agglomerates", type=int, default=8)
     parser.add_argument("--active-mass-mg", type=float, default=3.0)
     args = parser.parse_args(argv)
-    if args.material == "NWO":
-        cell = RodCell(build_rod_electrode(args.seed), active_mass_kg=args.active_mass_mg * 1e-6, seed=args.seed)
+    if args.firmware:
+        host, _, port = args.firmware.rpartition(":")
+        instrument = FirmwareLink((host, int(port)))
+        instrument.wait(FIRMWARE_WAIT_S)
     else:
-        electrode = build_electrode(seed=args.seed, material=args.material, n_agglomerates=args.n_agglomerates)
-        cell = HalfCell(electrode, active_mass_kg=args.active_mass_mg * 1e-6, seed=args.seed)
-    serve(PotentiostatIOC(prefix=args.prefix, cell=cell), args.interface, args.verbose)
+        instrument = PotentiostatFirmware(build_cell(args.material, args.seed, args.n_agglomerates,
+                                                     args.active_mass_mg)).start_ticking()
+    serve(PotentiostatIOC(prefix=args.prefix, instrument=instrument), args.interface, args.verbose)
 
 
 if __name__ == "__main__":

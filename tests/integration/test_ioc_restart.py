@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
-from operando.engine.processes import restart_ioc
+from operando.engine.processes import power_cycle_potentiostat, restart_ioc
 from operando.engine.suspenders import controllers, install_disconnect_suspenders
 from operando.plans.cycling_zstack import cycling_zstack
 from operando.plans.zstack import zstack
@@ -22,23 +22,31 @@ SMALL = dict(pixels=(64, 64), pixel_size_um=0.25, pixel_dwell_s=1e-5)   # ~10^4 
 DOWN_S = 2.0                                                        # the IOC stays dead this long
 
 
-def kill_at_event(instrument, part, at_event: int, stream="primary"):
+def kill_at_event(instrument, part, at_event: int, stream="primary", down_s: float = DOWN_S, before_kill=None):
     """A callback that, at the ``at_event``-th event of ``stream``, SIGKILLs the IOC of ``part``
-    and starts it again ``DOWN_S`` s later (in a thread); ``.times`` gets the kill/back times."""
+    and starts it again ``down_s`` s later (in a thread); ``.state["times"]`` gets the kill/back
+    times, ``.state["before_kill"]`` what ``before_kill()`` returned just before the kill."""
     config, procs = instrument["config"], instrument["procs"]
-    state = {"events": 0, "descriptors": set(), "thread": None, "times": {}}
 
-    def restart():
+    def restart(state):
         (proc,) = [p for p in procs if p.name == f"ioc-{part}"]
+        if before_kill is not None:
+            state["before_kill"] = before_kill()
         state["times"]["killed"] = time.monotonic()
         proc.kill()
-        time.sleep(DOWN_S)
+        time.sleep(down_s)
         try:
             restart_ioc(config, procs, part)
         except Exception as exc:
             state["error"] = f"{exc} (exit code {proc.popen.returncode})"
             raise
         state["times"]["answering"] = time.monotonic()
+    return at_event_do(at_event, restart, stream)
+
+
+def at_event_do(at_event: int, action, stream="primary"):
+    """A callback that runs ``action(state)`` in a thread at the ``at_event``-th event of ``stream``."""
+    state = {"events": 0, "descriptors": set(), "thread": None, "times": {}}
 
     def callback(name, doc):
         if name == "descriptor" and doc["name"] == stream:
@@ -46,7 +54,7 @@ def kill_at_event(instrument, part, at_event: int, stream="primary"):
         elif name == "event" and doc["descriptor"] in state["descriptors"]:
             state["events"] += 1
             if state["events"] == at_event and state["thread"] is None:
-                state["thread"] = threading.Thread(target=restart, daemon=True)
+                state["thread"] = threading.Thread(target=action, args=(state,), daemon=True)
                 state["thread"].start()
     callback.state = state
     return callback
@@ -143,6 +151,21 @@ def test_without_the_suspenders_the_same_fault_fails_the_run(instrument):
         time.sleep(0.1)
 
 
+CYCLE = "Charge at 1C for 3 minutes\nDischarge at 1C for 3 minutes"     # 24 s of wall time at accel 15
+
+
+def cycling_plan(scope, pstat, protocol=CYCLE):
+    return cycling_zstack(scope, pstat, protocol, [{"name": "A", "x_um": 0.0, "y_um": 0.0}], accel=15,
+                          sample_rate_hz=10, z_start_um=10.0, z_stop_um=12.0, z_step_um=0.5, **SMALL)
+
+
+@pytest.fixture
+def watchdog(pstat):
+    """Set the potentiostat's watchdog timeout for one test; back to the session's 5 s after."""
+    yield lambda seconds: pstat.watchdog_timeout_s.set(seconds).wait(5)
+    pstat.watchdog_timeout_s.set(5.0).wait(10)
+
+
 def test_apd_killed_while_cycling_the_protocol_goes_on_and_no_sample_or_plane_is_lost(instrument, suspended_re, pstat):
     """The detector's IOC dies during a stack while the potentiostat runs its protocol: the run
     suspends (the cell keeps cycling), resumes, and completes; stacks contiguous, every plane of
@@ -150,10 +173,7 @@ def test_apd_killed_while_cycling_the_protocol_goes_on_and_no_sample_or_plane_is
     RE, suspenders = suspended_re
     scope = instrument["scope"]
     killer = kill_at_event(instrument, "apd", at_event=7)
-    plan = cycling_zstack(scope, pstat, "Charge at 1C for 3 minutes\nDischarge at 1C for 3 minutes",
-                          [{"name": "A", "x_um": 0.0, "y_um": 0.0}], accel=15, sample_rate_hz=10,
-                          z_start_um=10.0, z_stop_um=12.0, z_step_um=0.5, **SMALL)
-    (uid,) = RE(plan, killer)
+    (uid,) = RE(cycling_plan(scope, pstat), killer)
     killer.state["thread"].join(30)
     assert "answering" in killer.state["times"]
     run = instrument["client"]["raw"][uid]
@@ -178,37 +198,119 @@ def test_apd_killed_while_cycling_the_protocol_goes_on_and_no_sample_or_plane_is
           f"(seq {seq[0]}-{seq[-1]}), cell time {cell_t[0]:.0f}-{cell_t[-1]:.0f} s")
 
 
-def test_potentiostat_restarted_while_cycling_ends_the_run_with_the_reason_and_keeps_what_was_collected(
-        instrument, suspended_re, pstat):
-    """The potentiostat's IOC (which holds the cell) dies mid-protocol and comes back as a fresh
-    instrument at open circuit: its technique cannot go on. The run is suspended, then ends
-    (exit_status fail) as soon as the new instrument answers, saying so; the telemetry and stacks
-    collected before are stored, contiguous. (Before: the plan took the fresh instrument's Idle for
-    the protocol's end and stored the run as a success.)"""
+def test_potentiostat_ioc_restarted_while_cycling_the_technique_goes_on_and_no_sample_is_lost(
+        instrument, suspended_re, pstat, watchdog):
+    """The potentiostat's IOC (its driver) dies mid-protocol; the instrument runs on (its firmware
+    is another process, as a real potentiostat's is). The run suspends, the restarted IOC finds the
+    technique still running and every sample in the instrument's buffer, the run completes with
+    exit_status success: telemetry contiguous in sequence number and in cell time (one sample every
+    1.5 s of cell time from the protocol's start to its end, the outage included), stacks
+    contiguous. The watchdog is set longer than the outage (a restart takes ~10 s here)."""
+    RE, suspenders = suspended_re
+    scope = instrument["scope"]
+    watchdog(30.0)
+    signal = pstat.seq_num
+    pv_before = signal._read_pv
+    killer = kill_at_event(instrument, "potentiostat", at_event=12,
+                           before_kill=lambda: float(pstat.cell_time_s.get(use_monitor=False)))
+    (uid,) = RE(cycling_plan(scope, pstat), killer)
+    killer.state["thread"].join(30)
+    times = killer.state["times"]
+    assert "answering" in times, killer.state.get("error")
+    assert signal._read_pv is pv_before and signal.connected
+    run = instrument["client"]["raw"][uid]
+    assert run.metadata["stop"]["exit_status"] == "success", run.metadata["stop"]
+    (suspension,) = interruptions(run)
+    assert suspension.startswith("pstat: its controller is unreachable"), suspension
+    table = run["potentiostat"].read()
+    seq, cell_t = np.asarray(table["pstat_seq_num"]), np.asarray(table["pstat_time_s"])
+    current, steps = np.asarray(table["pstat_current_a"]), np.asarray(table["pstat_step_index"])
+    assert (np.diff(seq) == 1).all(), "telemetry not contiguous"
+    assert np.diff(cell_t).max() <= 1.5 + 1e-6 and (np.diff(cell_t) > 0).all(), "a gap or a repeat in cell time"
+    killed_at = killer.state["before_kill"]
+    assert cell_t[0] < killed_at < cell_t[-1] - 30, "the outage was not inside the protocol"
+    assert cell_t[-1] - cell_t[0] == pytest.approx(360.0, abs=1.6)   # the whole protocol, no restart of it
+    capacity_a = 1.0 * float(pstat.capacity_ah.get())
+    charge, discharge = steps == steps[0], steps == steps[0] + 1
+    np.testing.assert_allclose(current[charge][1:], capacity_a, rtol=1e-9)
+    np.testing.assert_allclose(current[discharge][1:], -capacity_a, rtol=1e-9)
+    index = np.asarray(run["stacks"].read()["stack_summary_index"])
+    assert index.size >= 3 and list(index) == list(range(index.size))
+    assert np.asarray(run["primary"].read()["time"]).size == 5 * index.size
+    print(f"potentiostat IOC restarted: down {times['answering'] - times['killed']:.1f} s (cell time "
+          f"{killed_at:.0f} s at the kill); {seq.size} samples (seq {seq[0]}-{seq[-1]}), cell time "
+          f"{cell_t[0]:.1f}-{cell_t[-1]:.1f} s, largest step {np.diff(cell_t).max():.3f} s; {index.size} stacks")
+
+
+def test_potentiostat_ioc_gone_longer_than_the_watchdog_opens_the_circuit_and_the_run_says_so(
+        instrument, suspended_re, pstat, watchdog):
+    """The potentiostat's IOC dies and stays away longer than the watchdog (1 s): nobody's heartbeat
+    reaches the instrument, which opens the circuit by itself within one tick of noticing. When the
+    IOC is back the run ends (exit_status fail) with the watchdog's reason; the telemetry up to the
+    open circuit is stored, contiguous."""
     from bluesky.utils import FailedStatus
 
     RE, suspenders = suspended_re
     scope = instrument["scope"]
-    killer = kill_at_event(instrument, "potentiostat", at_event=12)
-    plan = cycling_zstack(scope, pstat, "Charge at 1C for 10 minutes", [{"name": "A", "x_um": 0.0, "y_um": 0.0}],
-                          accel=15, sample_rate_hz=10, z_start_um=10.0, z_stop_um=12.0, z_step_um=0.5, **SMALL)
-    t0 = time.monotonic()
+    watchdog(1.0)
+    killer = kill_at_event(instrument, "potentiostat", at_event=12,
+                           before_kill=lambda: float(pstat.cell_time_s.get(use_monitor=False)))
     with pytest.raises(FailedStatus) as raised:
-        RE(plan, killer)
-    ended = time.monotonic()
+        RE(cycling_plan(scope, pstat), killer)
     killer.state["thread"].join(30)
-    times = killer.state["times"]
-    assert "answering" in times, killer.state.get("error")
-    assert "restarted during the technique" in str(raised.value.__cause__)
-    assert ended - times["answering"] < 15, "the run did not end once the new instrument answered"
+    assert "answering" in killer.state["times"], killer.state.get("error")
+    assert "watchdog" in str(raised.value.__cause__), raised.value
     run = instrument["client"]["raw"].values()[-1]
     assert run.metadata["stop"]["exit_status"] == "fail"
-    assert "restarted" in run.metadata["stop"]["reason"], run.metadata["stop"]["reason"]
+    assert "watchdog" in run.metadata["stop"]["reason"], run.metadata["stop"]["reason"]
+    table = run["potentiostat"].read()
+    seq, cell_t = np.asarray(table["pstat_seq_num"]), np.asarray(table["pstat_time_s"])
+    assert (np.diff(seq) == 1).all()
+    # The technique's last sample is the open circuit; the kill came just after a heartbeat at the
+    # latest (they go every 0.25 s): open circuit at most 1 s (timeout) + 0.1 s (a tick) after it.
+    after_kill_s = (cell_t[-1] - killer.state["before_kill"]) / 15
+    assert 0.6 < after_kill_s < 1.0 + 0.1 + 0.1, after_kill_s
+    assert pstat.state.get(use_monitor=False) == "Aborted" and pstat.current_a.get(use_monitor=False) == 0
+    print(f"watchdog: the cell at open circuit {after_kill_s:.2f} s (wall) after the IOC was killed; "
+          f"{seq.size} samples stored (seq {seq[0]}-{seq[-1]}); reason: {run.metadata['stop']['reason'][:100]}")
+
+
+def test_potentiostat_power_cycled_while_cycling_ends_the_run_with_the_reason_and_keeps_what_was_collected(
+        instrument, suspended_re, pstat):
+    """The instrument itself restarts (power cut): a new cell at open circuit, its technique and the
+    samples not yet collected gone. The run ends (exit_status fail) saying so; the telemetry and
+    stacks collected before are stored, contiguous. (Before the boot-time check: the plan took the
+    new instrument's Idle for the protocol's end and stored the run as a success.)"""
+    from bluesky.utils import FailedStatus
+
+    RE, suspenders = suspended_re
+    scope = instrument["scope"]
+    config, procs = instrument["config"], instrument["procs"]
+
+    def power_cycle(state):
+        state["times"]["cut"] = time.monotonic()
+        power_cycle_potentiostat(config, procs)
+        state["times"]["answering"] = time.monotonic()
+
+    cycler = at_event_do(12, power_cycle)
+    t0 = time.monotonic()
+    # the technique's completion fails (FailedStatus), or a collect in the outage does (RuntimeError)
+    with pytest.raises((FailedStatus, RuntimeError)) as raised:
+        RE(cycling_plan(scope, pstat, "Charge at 1C for 10 minutes"), cycler)
+    ended = time.monotonic()
+    cycler.state["thread"].join(30)
+    times = cycler.state["times"]
+    assert "answering" in times
+    reason = str(raised.value.__cause__ or raised.value)
+    assert "restarted during the technique" in reason or "instrument not answering" in reason, reason
+    run = instrument["client"]["raw"].values()[-1]
+    assert run.metadata["stop"]["exit_status"] == "fail"
+    assert run.metadata["stop"]["reason"], run.metadata["stop"]
     index = np.asarray(run["stacks"].read()["stack_summary_index"])
     assert index.size >= 2 and list(index) == list(range(index.size))
     seq = np.asarray(run["potentiostat"].read()["pstat_seq_num"])
     assert seq.size > 0 and (np.diff(seq) == 1).all()
     assert pstat.state.get(use_monitor=False) == "Idle" and abs(pstat.current_a.get(use_monitor=False)) == 0
-    print(f"potentiostat restarted: run ended {ended - times['answering']:.1f} s after the new instrument "
-          f"answered ({ended - t0:.1f} s in all); {index.size} stacks, {seq.size} samples (seq {seq[0]}-{seq[-1]}) "
-          f"stored; reason: {run.metadata['stop']['reason'][:120]}")
+    print(f"potentiostat power-cycled: run ended {ended - times['cut']:.1f} s after the cut ({ended - t0:.1f} s "
+          f"in all); {index.size} stacks, {seq.size} samples (seq {seq[0]}-{seq[-1]}) stored; reason: "
+          f"{run.metadata['stop']['reason'][:120]}")

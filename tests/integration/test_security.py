@@ -51,7 +51,7 @@ def test_every_server_of_the_instrument_listens_on_loopback_only(instrument):
     (the CA client sockets an IOC opens towards other IOCs may bind elsewhere: they serve nothing)."""
     config = instrument["config"]
     server_ports = {config.tiled_port} | {config.ioc_port(p) for p in ("laser", "scanner", "piezo", "stage", "apd",
-                                                                      "potentiostat")}
+                                                                      "potentiostat")} | {config.firmware_port}
     seen = {}
     for proc in instrument["procs"]:
         if proc.name == "ca-repeater" or not proc.alive():
@@ -59,10 +59,24 @@ def test_every_server_of_the_instrument_listens_on_loopback_only(instrument):
         for proto, address, port in server_sockets(proc.pid):
             if proto.startswith("tcp") or port in server_ports:
                 seen[(proc.name, proto, port)] = address
-    assert {name for name, _, _ in seen} >= {"tiled", "ioc-piezo", "ioc-potentiostat", "ioc-apd"}
+    assert {name for name, _, _ in seen} >= {"tiled", "ioc-piezo", "ioc-potentiostat", "ioc-apd",
+                                                   "firmware-potentiostat"}
     exposed = {k: a for k, a in seen.items() if a != "127.0.0.1"}
     assert not exposed, f"servers not on loopback: {exposed}"
     assert config.tiled_port in {port for (name, _, port) in seen if name == "tiled"}
+
+
+def test_the_potentiostat_answers_only_a_driver_with_its_key(instrument):
+    """The instrument behind the potentiostat IOC takes commands (start, stop, configure) only over
+    an authenticated link: a client without the session's key is refused before any command."""
+    from multiprocessing.connection import AuthenticationError, Client
+
+    config = instrument["config"]
+    with pytest.raises(AuthenticationError):
+        Client((config.host, config.firmware_port), authkey=b"not-the-key")
+    (firmware,) = [p for p in instrument["procs"] if p.name == "firmware-potentiostat"]
+    assert firmware.alive()
+    assert str(firmware.env["OPERANDO_FIRMWARE_KEY"]) not in " ".join(firmware.argv)   # not on the command line
 
 
 def test_the_api_key_is_private_and_written_nowhere_else(instrument):

@@ -8,7 +8,7 @@ import pytest
 from operando.analysis import rods as R
 from operando.analysis.widefield_live import WidefieldAnalysis
 from operando.engine.instrument import simulated_widefield
-from operando.engine.processes import restart_ioc
+from operando.engine.processes import power_cycle_potentiostat
 from operando.engine.session import make_run_engine
 from operando.engine.tiled_server import runs_container
 from operando.ioc.cell.rod_truth import read_rod_truth
@@ -204,11 +204,11 @@ def test_gitt_through_the_potentiostat_recovers_d_of_x(widefield):
 def test_the_widefield_page_runs_in_the_profile(widefield, widefield_config, tmp_path):
     """docs/widefield.md's code, in a profile session whose instrument file names the widefield
     microscope, on a fresh cell: the tests before leave the rods cracked and part-lithiated (a
-    hold cannot empty them), so the potentiostat IOC is restarted with a new cell (x = 0.08)."""
+    hold cannot empty them), so the potentiostat is power-cycled: a new cell (x = 0.08)."""
     from doc_blocks import REPO, run_python, session_env
 
     cfg = widefield_config
-    restart_ioc(cfg, widefield["procs"], "potentiostat")
+    power_cycle_potentiostat(cfg, widefield["procs"])
     path = tmp_path / "instrument.yaml"
     path.write_text(f"home: {cfg.home}\nchannel_access: {{base_port: {cfg.ca_base_port}}}\n"
                     f"tiled: {{port: {cfg.tiled_port}}}\n"

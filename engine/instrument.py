@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .config import Config, apply_ca_environment
-from .processes import WIDEFIELD_PARTS, start_iocs, stop_all
+from .processes import WIDEFIELD_PARTS, start_iocs, stop_all, stopped_on_sigterm
 from .tiled_server import connect, start_tiled
 
 
@@ -17,28 +17,30 @@ def run_data_directory(config: Config):
 
 @contextmanager
 def simulated_instrument(config: Config, log_dir: Path | None = None):
-    """Start IOCs and Tiled, connect the microscope; yields (scope, client). Stops all on exit."""
+    """Start IOCs and Tiled, connect the microscope; yields (scope, client, procs). Stops all on
+    exit, SIGTERM included."""
     log_dir = log_dir or config.home / "logs"
     procs = []
-    try:
-        procs += start_iocs(config, log_dir=log_dir)
-        procs.append(start_tiled(config, log_dir=log_dir))
-        apply_ca_environment(config)
-        from operando.devices.confocal import connect_confocal
-
-        scope = connect_confocal(prefix=config.pv_prefix, data_directory=run_data_directory(config))
+    with stopped_on_sigterm():
         try:
-            yield scope, connect(config), procs
+            procs += start_iocs(config, log_dir=log_dir)
+            procs.append(start_tiled(config, log_dir=log_dir))
+            apply_ca_environment(config)
+            from operando.devices.confocal import connect_confocal
+
+            scope = connect_confocal(prefix=config.pv_prefix, data_directory=run_data_directory(config))
+            try:
+                yield scope, connect(config), procs
+            finally:
+                scope.destroy()    # close Channel Access before the IOCs go away
         finally:
-            scope.destroy()    # close Channel Access before the IOCs go away
-    finally:
-        stop_all(procs)
+            stop_all(procs)
 
 
 @contextmanager
 def simulated_widefield(config: Config, log_dir: Path | None = None):
     """Start the widefield instrument's IOCs (camera, LED, focus lock, potentiostat on an NWO rod
-    cell) and Tiled; yields (scope, pstat, client, procs). Stops all on exit."""
+    cell) and Tiled; yields (scope, pstat, client, procs). Stops all on exit, SIGTERM included."""
     from dataclasses import replace
 
     from operando.devices.potentiostat import Potentiostat
@@ -47,20 +49,21 @@ def simulated_widefield(config: Config, log_dir: Path | None = None):
     config = replace(config, material="NWO")
     log_dir = log_dir or config.home / "logs"
     procs = []
-    try:
-        procs += start_iocs(config, parts=WIDEFIELD_PARTS, log_dir=log_dir)
-        procs.append(start_tiled(config, log_dir=log_dir))
-        apply_ca_environment(config)
-        scope = connect_widefield(prefix=config.pv_prefix, data_directory=run_data_directory(config))
-        pstat = Potentiostat(config.pv_prefix + "PSTAT:", name="pstat")
-        pstat.wait_for_connection(timeout=10)
+    with stopped_on_sigterm():
         try:
-            yield scope, pstat, connect(config), procs
+            procs += start_iocs(config, parts=WIDEFIELD_PARTS, log_dir=log_dir)
+            procs.append(start_tiled(config, log_dir=log_dir))
+            apply_ca_environment(config)
+            scope = connect_widefield(prefix=config.pv_prefix, data_directory=run_data_directory(config))
+            pstat = Potentiostat(config.pv_prefix + "PSTAT:", name="pstat")
+            pstat.wait_for_connection(timeout=10)
+            try:
+                yield scope, pstat, connect(config), procs
+            finally:
+                scope.destroy()
+                pstat.destroy()
         finally:
-            scope.destroy()
-            pstat.destroy()
-    finally:
-        stop_all(procs)
+            stop_all(procs)
 
 
 def connect_devices(instrument, timeout: float = 10.0) -> dict:

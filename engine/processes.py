@@ -6,7 +6,9 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,6 +224,27 @@ def power_cycle_potentiostat(config: Config, procs: list[ManagedProcess], timeou
     finally:
         _restore_environment(old_env)
     return proc
+
+
+@contextmanager
+def stopped_on_sigterm():
+    """Inside: SIGTERM raises SystemExit(143) in the main thread, so the ``finally`` clauses that
+    stop the child processes run. (Python's default ends the process at once; the children, each in
+    its own session so a Ctrl-C in the terminal reaches only the session, would run on.) Leaves a
+    handler someone else installed alone; does nothing outside the main thread."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def stop_all(procs: list[ManagedProcess]) -> None:

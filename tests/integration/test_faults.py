@@ -244,3 +244,44 @@ def test_a_disk_that_fills_mid_run_stops_it_cleanly_with_every_frame_before_kept
     assert 8 <= images.shape[0] == len(planes) < 41 and images.shape[1:] == (64, 64)
     assert all(frame.any() for frame in images)                       # no empty (truncated) plane
     print(f"disk full after 8 planes: run stopped at {len(planes)} planes, all {images.shape[0]} frames in Tiled")
+
+
+def test_a_terminated_script_stops_the_instrument_it_started(test_config, tmp_path):
+    """A script (a scenario, the demo, a benchmark) that started the simulated instrument and is
+    sent SIGTERM (a batch system's time limit, `kill`) stops its IOCs, the potentiostat and Tiled
+    before it exits: they run in their own sessions and would otherwise outlive it (seen: a soak
+    script killed with SIGTERM left 8 processes behind). Without the handler the script's
+    context manager never runs its clean-up."""
+    script = textwrap.dedent("""
+        import sys, time
+        from pathlib import Path
+        from operando.engine.config import Config
+        from operando.engine.instrument import simulated_instrument
+        config = Config(home=Path(sys.argv[1]), ca_base_port=int(sys.argv[2]), tiled_port=int(sys.argv[2]) + 11,
+                        pv_prefix="OPT:")
+        with simulated_instrument(config) as (scope, client, procs):
+            print(" ".join(str(p.pid) for p in procs), flush=True)
+            time.sleep(600)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path), str(test_config.ca_base_port + 700)],
+                            stdout=subprocess.PIPE, text=True)
+    children = []
+    try:
+        children += [int(pid) for pid in proc.stdout.readline().split()]
+        assert len(children) >= 8, children       # repeater, potentiostat, 6 IOCs, Tiled
+        proc.terminate()
+        assert proc.wait(60) == 143
+        deadline = time.monotonic() + 10
+        alive = children
+        while alive and time.monotonic() < deadline:
+            alive = [pid for pid in alive if os.path.exists(f"/proc/{pid}") and
+                     open(f"/proc/{pid}/stat").read().split(") ")[1][0] != "Z"]
+            time.sleep(0.1)
+        assert not alive, f"left running after SIGTERM: {alive}"
+    finally:
+        for pid in [proc.pid] + children:        # whatever the outcome, nothing of it stays
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        proc.wait(10)

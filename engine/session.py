@@ -53,11 +53,10 @@ class BackgroundTiledWriter:
 
     def _writer(self, container, batch_size: int):
         """callable(name, doc): journal (with ``backup_directory``) then queue for a TiledWriter."""
-        from bluesky_tiled_plugins import TiledWriter
-
         from .journal import RunJournal
+        from .paged_writer import PagedTiledWriter
 
-        tiled = TiledWriter(container, batch_size=batch_size)
+        tiled = PagedTiledWriter(container, batch_size=batch_size)
         journal = (RunJournal(Path(self.backup_directory) / container.item["id"])
                    if self.backup_directory is not None else None)
 

@@ -75,7 +75,7 @@ def closing_stop(docs: list[tuple[str, dict]]) -> dict:
 
 def sync_file(client, container: str, path: Path, batch_size: int = 50) -> Synced:
     """Store one backed-up run in ``client[container]`` (replacing what Tiled holds of it)."""
-    from bluesky_tiled_plugins import TiledWriter
+    from .paged_writer import PagedTiledWriter
 
     from .tiled_server import runs_container
 
@@ -89,7 +89,7 @@ def sync_file(client, container: str, path: Path, batch_size: int = 50) -> Synce
     if replaced:
         # Only the run's beginning is there (the writer gave up on it); the backup has all of it.
         target.delete_contents(uid, recursive=True, external_only=False)
-    writer = TiledWriter(target, batch_size=batch_size)
+    writer = PagedTiledWriter(target, batch_size=batch_size)
     for name, doc in docs:
         writer(name, doc)
     done = path.parent / "synced"

@@ -56,6 +56,16 @@ def run_protocol(pstat, protocol: str, *, accel: float | None = None, sample_rat
     return (yield from _run())
 
 
+def monitor_while_running(signals):
+    """Monitor ``signals`` (one stream ``<name>_monitor`` each) from here, inside an open run, to
+    its end (the RunEngine unsubscribes them when the run closes). Used instead of bluesky's
+    ``monitor_during_wrapper``: that wraps the whole plan in two ``plan_mutator`` calls, which keep
+    every message of the run (``msgs_seen``) until it ends: in an hours-long cycling run, ~116
+    messages per stack held for good (measured with gc: +6,960 Msg objects over 60 stacks)."""
+    for sig in signals:
+        yield from bps.monitor(sig, name=f"{sig.name}_monitor")
+
+
 def during_protocol(pstat, technique: dict, one_round, *, settings=(), interval_s=None, max_cycles=None,
                     max_cell_time_s=None):
     """Inside a run that stages ``pstat``: start ``technique`` on the potentiostat and, while it runs,

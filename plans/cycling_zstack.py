@@ -9,7 +9,7 @@ import bluesky.preprocessors as bpp
 
 from operando.devices.soft import StackSummary, StackTag
 
-from .cycling import cell_limits, cell_settings, during_protocol
+from .cycling import cell_limits, cell_settings, during_protocol, monitor_while_running
 from .positions import move_to, validate_positions
 from .metadata import SIMULATED_SAMPLE, start_metadata
 from .protocol import parse_protocol, to_technique
@@ -124,10 +124,11 @@ def cycling_zstack(scope, pstat, protocol: str, positions, *, z_start_um=10.0, z
     @bpp.stage_decorator([pstat, scope.laser, scope.apd])
     @bpp.run_decorator(md=_md)
     def _run():
+        yield from monitor_while_running([pstat.voltage_v])
         yield from bps.mv(scope.laser.shutter, "Open")
         yield from during_protocol(pstat, technique, one_round, settings=settings, interval_s=interval_s,
                                    max_cycles=max_cycles, max_cell_time_s=max_cell_time_s)
         yield from bps.mv(scope.laser.shutter, "Closed")
 
     yield from configure_confocal(scope, stacks[0])
-    return (yield from bpp.monitor_during_wrapper(_run(), [pstat.voltage_v]))
+    return (yield from _run())

@@ -10,7 +10,7 @@ import bluesky.preprocessors as bpp
 
 from operando.devices.widefield import BINNING_RANGE, EXPOSURE_RANGE_S, MAX_FRAME_RATE_HZ, SENSOR_PIXELS as SENSOR
 
-from .cycling import cell_limits, cell_settings, during_protocol, run_protocol
+from .cycling import cell_limits, cell_settings, during_protocol, monitor_while_running, run_protocol
 from .metadata import SIMULATED_NWO_SAMPLE, start_metadata
 from .protocol import parse_protocol, to_technique
 from .validation import PlanParameterError, check_integer, check_number
@@ -155,6 +155,7 @@ def cycling_widefield(scope, pstat, protocol: str, *, frame_rate_hz=2.0, exposur
     @bpp.stage_decorator([pstat, scope.led, cam])
     @bpp.run_decorator(md=_md)
     def _run():
+        yield from monitor_while_running([pstat.voltage_v])
         yield from _illuminate(scope, focus_lock)
         yield from bps.declare_stream(cam, name=STREAM, collect=True)
         yield from bps.kickoff(cam, wait=True)
@@ -166,7 +167,7 @@ def cycling_widefield(scope, pstat, protocol: str, *, frame_rate_hz=2.0, exposur
         yield from bps.mv(scope.led.output, "Off")
 
     yield from configure_camera(scope, s, 0)
-    return (yield from bpp.monitor_during_wrapper(_run(), [pstat.voltage_v]))
+    return (yield from _run())
 
 
 def voltage_hold(pstat, voltage_v: float, duration_s: float, *, accel=None, sample_rate_hz=None, md=None):

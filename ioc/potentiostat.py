@@ -23,7 +23,8 @@ from caproto.server import PVGroup, pvproperty
 
 from .common import ioc_arguments, ranged, serve, text
 from .firmware_link import FirmwareLink, Unreachable
-from .potentiostat_firmware import CLIENT_STOP_MESSAGE, MAX_CURRENT_A, PotentiostatFirmware, build_cell, tick_interval_s
+from .potentiostat_firmware import (CLIENT_STOP_MESSAGE, MAX_CURRENT_A, PotentiostatFirmware, add_cell_arguments,
+                                    cell_from_arguments, tick_interval_s)
 
 log = logging.getLogger(__name__)
 
@@ -219,19 +220,14 @@ def main(argv=None):
     parser.add_argument("--firmware", metavar="HOST:PORT",
                         help="drive an instrument running in another process (ioc.potentiostat_firmware; "
                              "key in OPERANDO_FIRMWARE_KEY) instead of one in this process")
-    parser.add_argument("--material", default="LCO", choices=["LCO", "NMC811", "NWO"],
-                        help="NWO: rods of Nb14W3O44 for the widefield microscope (an anode: 1.2-2.8 V)")
-    parser.add_argument("--seed", type=int, default=1, help="electrode seed (geometry, heterogeneity)")
-    parser.add_argument("--n-agglomerates", type=int, default=8)
-    parser.add_argument("--active-mass-mg", type=float, default=3.0)
+    add_cell_arguments(parser)
     args = parser.parse_args(argv)
     if args.firmware:
         host, _, port = args.firmware.rpartition(":")
         instrument = FirmwareLink((host, int(port)))
         instrument.wait(FIRMWARE_WAIT_S)
     else:
-        instrument = PotentiostatFirmware(build_cell(args.material, args.seed, args.n_agglomerates,
-                                                     args.active_mass_mg)).start_ticking()
+        instrument = PotentiostatFirmware(cell_from_arguments(args)).start_ticking()
     serve(PotentiostatIOC(prefix=args.prefix, instrument=instrument), args.interface, args.verbose)
 
 

@@ -225,13 +225,22 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True, help="TCP port of the driver link")
     parser.add_argument("--interface", default="127.0.0.1", help="interface to bind (default %(default)s)")
-    parser.add_argument("--material", default="LCO", choices=["LCO", "NMC811", "NWO"])
+    add_cell_arguments(parser)
+    args = parser.parse_args(argv)
+    serve_firmware(PotentiostatFirmware(cell_from_arguments(args)).start_ticking(), (args.interface, args.port))
+
+
+def add_cell_arguments(parser) -> None:
+    """The command-line options that choose the virtual cell (build_cell)."""
+    parser.add_argument("--material", default="LCO", choices=["LCO", "NMC811", "NWO"],
+                        help="NWO: rods of Nb14W3O44 for the widefield microscope (an anode: 1.2-2.8 V)")
     parser.add_argument("--seed", type=int, default=1, help="electrode seed (geometry, heterogeneity)")
     parser.add_argument("--n-agglomerates", type=int, default=8)
     parser.add_argument("--active-mass-mg", type=float, default=3.0)
-    args = parser.parse_args(argv)
-    firmware = PotentiostatFirmware(build_cell(args.material, args.seed, args.n_agglomerates, args.active_mass_mg))
-    serve_firmware(firmware.start_ticking(), (args.interface, args.port))
+
+
+def cell_from_arguments(args):
+    return build_cell(args.material, args.seed, args.n_agglomerates, args.active_mass_mg)
 
 
 if __name__ == "__main__":

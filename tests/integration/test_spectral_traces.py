@@ -47,8 +47,14 @@ def test_sweeps_repeat_while_the_cell_cycles(spectral):
     run, live = spectral
     table = run["primary"].read()
     sweeps = table["sweep"].values
-    assert sweeps.max() >= 8 and len(sweeps) == 2 * len(WAVELENGTHS) * (sweeps.max() + 1)
-    assert np.all(np.diff(table["pstat_cell_time_s"].values) >= 0)
+    # A sweep every 120 s of cell time, or back to back when one takes longer (~2 s of wall time =
+    # 200 s of cell time at accel 100, depending on the host's load: one clean-clone run here had 8,
+    # which an earlier bound of 9 failed). Every sweep complete, and sweeps spanning most of the cycle.
+    assert sweeps.max() >= 5 and len(sweeps) == 2 * len(WAVELENGTHS) * (sweeps.max() + 1)
+    cell_t = table["pstat_cell_time_s"].values
+    assert np.all(np.diff(cell_t) >= 0)
+    telemetry_t = run["potentiostat"].read()["pstat_time_s"].values
+    assert cell_t[-1] - cell_t[0] > 0.66 * (telemetry_t[-1] - telemetry_t[0]), (cell_t[[0, -1]], telemetry_t[[0, -1]])
     assert run.metadata["stop"]["exit_status"] == "success"
     assert len(run["potentiostat"].read()["pstat_time_s"]) > 100
 

@@ -269,7 +269,7 @@ def test_potentiostat_ioc_gone_longer_than_the_watchdog_opens_the_circuit_and_th
     # The technique's last sample is the open circuit; the kill came just after a heartbeat at the
     # latest (they go every 0.25 s): open circuit at most 1 s (timeout) + 0.1 s (a tick) after it.
     after_kill_s = (cell_t[-1] - killer.state["before_kill"]) / 15
-    assert 0.6 < after_kill_s < 1.0 + 0.1 + 0.1, after_kill_s
+    assert 0.5 < after_kill_s < 1.0 + 0.1 + 0.1, after_kill_s
     assert pstat.state.get(use_monitor=False) == "Aborted" and pstat.current_a.get(use_monitor=False) == 0
     print(f"watchdog: the cell at open circuit {after_kill_s:.2f} s (wall) after the IOC was killed; "
           f"{seq.size} samples stored (seq {seq[0]}-{seq[-1]}); reason: {run.metadata['stop']['reason'][:100]}")

@@ -58,9 +58,19 @@ def cmd_ioc(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    from dataclasses import replace
+
+    from .tiled_app import catalog_storage
     from .tiled_server import serve_forever
 
-    return serve_forever(_config(args))
+    config = _config(args)
+    if args.catalog:
+        try:
+            catalog_storage(config.tiled_dir, args.catalog)
+        except ValueError as exc:
+            raise CliError(f"--catalog: {exc}", EXIT_USAGE) from None
+        config = replace(config, tiled_catalog=args.catalog)
+    return serve_forever(config)
 
 
 PROFILE_DIR = Path(__file__).resolve().parents[1] / "profiles" / "profile_operando"
@@ -279,7 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "LED, focus lock and potentiostat (NWO rod cell)")
     p.add_argument("extra", nargs=argparse.REMAINDER, help="options passed to the IOC")
     p.set_defaults(func=cmd_ioc)
-    p = sub.add_parser("serve", help="run the Tiled server (SQLite catalog, API key, 127.0.0.1)")
+    p = sub.add_parser("serve", help="run the Tiled server (SQLite or PostgreSQL catalog, API key, 127.0.0.1)")
+    p.add_argument("--catalog", metavar="postgresql://USER:PASSWORD@HOST:PORT/DB",
+                   help="keep the catalog and tables in this PostgreSQL database (several servers may share "
+                        "it) instead of SQLite files in $OPERANDO_HOME/tiled; default $OPERANDO_TILED_CATALOG")
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("shell", help="IPython with the operando profile: RE, devices, catalog, plans, bec",
                        description="IPython with profiles/profile_operando (the instrument file names the devices). "

@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+CATALOG_VARIABLE = "OPERANDO_TILED_CATALOG"
 IOC_PART_ORDER = ("laser", "scanner", "piezo", "apd", "potentiostat", "stage", "camera", "led", "focus")
 
 
@@ -24,6 +25,9 @@ class Config:
     sample_seed: int = 1
     material: str = "LCO"
     drift_um_per_h: tuple[float, float, float] = (0.0, 0.0, 0.0)   # simulated sample drift x, y, z (um/h)
+    # Tiled's catalog and table storage: None = SQLite files in tiled_dir; or a PostgreSQL URI
+    # (postgresql://user:password@host:port/database). Passed to the server in its environment.
+    tiled_catalog: str | None = field(default_factory=lambda: os.environ.get(CATALOG_VARIABLE) or None)
 
     @property
     def ca_repeater_port(self) -> int:

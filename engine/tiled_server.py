@@ -1,4 +1,4 @@
-"""The embedded Tiled server: SQLite catalog, file + table storage, API key, loopback."""
+"""The Tiled server: SQLite (or PostgreSQL) catalog, file + table storage, API key, loopback."""
 from __future__ import annotations
 
 import os
@@ -7,8 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from .config import Config
+from .config import CATALOG_VARIABLE, Config
 from .processes import ManagedProcess, _spawn
+from .tiled_app import catalog_storage
 
 RUNS_CONTAINER = "raw"
 
@@ -32,6 +33,17 @@ def serve_argv(config: Config) -> list[str]:
             "--host", config.host, "--port", str(config.tiled_port)]
 
 
+def server_environment(config: Config) -> dict:
+    """The server's environment: the catalog URI (which may hold a password) travels here, not on
+    the command line that `ps` shows."""
+    env = dict(os.environ)
+    env.pop(CATALOG_VARIABLE, None)
+    if config.tiled_catalog:
+        catalog_storage(config.tiled_dir, config.tiled_catalog)       # refuse a malformed URI here
+        env[CATALOG_VARIABLE] = config.tiled_catalog
+    return env
+
+
 def start_tiled(config: Config, log_dir: Path | None = None, timeout: float = 60.0) -> ManagedProcess:
     """Start ``tiled serve catalog`` as a child process and wait until it answers. Refused when
     something already listens on the port (another server would answer in its place)."""
@@ -44,7 +56,7 @@ def start_tiled(config: Config, log_dir: Path | None = None, timeout: float = 60
                                "server?); stop it or choose another port with OPERANDO_TILED_PORT")
     for d in (config.tiled_dir / "files", config.data_dir):
         d.mkdir(parents=True, exist_ok=True)
-    proc = _spawn("tiled", serve_argv(config), dict(os.environ), log_dir)
+    proc = _spawn("tiled", serve_argv(config), server_environment(config), log_dir)
     try:
         wait_for_tiled(config, timeout, proc)
     except BaseException:
@@ -91,4 +103,4 @@ def serve_forever(config: Config) -> int:
     for d in (config.tiled_dir / "files", config.data_dir):
         d.mkdir(parents=True, exist_ok=True)
     argv = serve_argv(config)
-    os.execv(argv[0], argv)
+    os.execve(argv[0], argv, server_environment(config))

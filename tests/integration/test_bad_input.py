@@ -107,6 +107,8 @@ def cli_cases():
         ("unknown export format", ["export", "abcdef", "--format", "xls"], r"invalid choice: 'xls'"),
         ("uid prefix too short", ["show", "ab"], r"uid or at least 5 characters of it"),
         ("missing scenario file", ["run", "--scenario", "/nonexistent/x.yaml", "--out", "OUT"], r"no file"),
+        ("catalog not PostgreSQL", ["serve", "--catalog", "mysql://u:p@127.0.0.1/db"],
+         r"--catalog: catalog must be postgresql://user:password@host:port/database"),
     ]
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 DERIVED_CONTAINER = "derived"
 
 
-def analyze_run(client, uid: str, store: bool = True):
-    """The analysis of stored run ``uid`` (its derived run written to Tiled if ``store``)."""
+def analyze_run(client, uid: str, store: bool = True, container: str = DERIVED_CONTAINER):
+    """The analysis of stored run ``uid`` (its derived run written to ``container`` if ``store``)."""
     from bluesky_tiled_plugins import TiledWriter
 
     from operando.analysis.live import ConfocalAnalysis
@@ -20,7 +20,7 @@ def analyze_run(client, uid: str, store: bool = True):
     from .tiled_server import RUNS_CONTAINER, runs_container
 
     run = client[RUNS_CONTAINER][uid]
-    sink = TiledWriter(runs_container(client, DERIVED_CONTAINER), batch_size=100) if store else None
+    sink = TiledWriter(runs_container(client, container), batch_size=100) if store else None
     widefield = "widefield" in run
     analysis = WidefieldAnalysis(sink) if widefield else ConfocalAnalysis(sink, background=False)
     for name, doc in run.documents():

@@ -190,6 +190,36 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def cmd_proxy(args) -> int:
+    """The 0MQ document proxy on 127.0.0.1 (sessions publish, workers subscribe); until killed."""
+    from .doc_bus import run_proxy
+
+    config = _config(args)
+    signal.signal(signal.SIGTERM, _interrupt)
+    print(f"0MQ proxy: in {config.host}:{config.proxy_ports[0]}, out {config.host}:{config.proxy_ports[1]}",
+          flush=True)
+    run_proxy(*config.proxy_ports, host=config.host)
+    return 0
+
+
+def cmd_worker(args) -> int:
+    """Analyse the runs the proxy forwards into derived runs in Tiled; catch up on missed ones."""
+    from .worker import ANALYSES, serve
+
+    names = [n.strip() for n in args.analysis.split(",") if n.strip()]
+    unknown = [n for n in names if n not in ANALYSES]
+    if not names or unknown:
+        raise CliError(f"--analysis: {', '.join(unknown) or 'empty'} not known; choose from {','.join(ANALYSES)}",
+                       EXIT_USAGE)
+    if not 0 <= args.catch_up_hours <= 24 * 365:
+        raise CliError("--catch-up-hours: hours in [0, 8760]", EXIT_USAGE)
+    config = _config(args)
+    _client(config)                   # exit 4 with the way out when Tiled does not answer
+    signal.signal(signal.SIGTERM, _interrupt)
+    serve(config, names, args.catch_up_hours, args.container)
+    return 0
+
+
 def cmd_runs(args) -> int:
     """Search stored runs and print a table, newest first."""
     from .catalog import DERIVED_CONTAINER, format_table, newest_rows, parse_date, search_runs
@@ -319,6 +349,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("uid", type=uid_value, help="uid (or unique prefix) of the raw run")
     p.add_argument("--no-store", action="store_true", help="print the results without writing a derived run")
     p.set_defaults(func=cmd_analyze)
+    p = sub.add_parser("proxy", help="the 0MQ document proxy (127.0.0.1): sessions publish, workers subscribe")
+    p.set_defaults(func=cmd_proxy)
+    p = sub.add_parser("worker", help="live analysis in this process, fed by the proxy; derived runs into Tiled",
+                       description="Analyses the confocal runs the 0MQ proxy forwards (volumes, fronts and electrolyte "
+                                   "are computed together) and writes derived runs to Tiled; a run whose start it "
+                                   "missed is replayed from Tiled after its end, and on start-up it replays recent "
+                                   "runs that have no derived run.")
+    p.add_argument("--analysis", default=",".join(("volumes", "fronts", "electrolyte")),
+                   help="comma-separated: volumes,fronts,electrolyte (default all)")
+    p.add_argument("--catch-up-hours", type=float, default=24.0,
+                   help="on start-up, replay finished runs of the last HOURS without a derived run (0: none)")
+    p.add_argument("--container", default="derived", help="Tiled container of the derived runs (default derived)")
+    p.set_defaults(func=cmd_worker)
     p = sub.add_parser("runs", help="search stored runs (material, C-rate, plan, sample, dates); prints a table",
                        description="Search the runs in Tiled; criteria combine (AND). Newest first.")
     p.add_argument("--material", help="e.g. LCO, NMC811, NWO")

@@ -44,6 +44,11 @@ class Config:
         return self.ca_base_port + 10
 
     @property
+    def proxy_ports(self) -> tuple[int, int]:
+        """The 0MQ document proxy's (in, out) ports: sessions publish to in, workers read out."""
+        return self.ca_base_port + 12, self.ca_base_port + 13
+
+    @property
     def data_dir(self) -> Path:
         """Detector files (readable by Tiled)."""
         return self.home / "data"

@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -12,6 +13,7 @@ from tiled.queries import Key
 
 from operando.analysis.live import ConfocalAnalysis
 from operando.engine.analyze import DERIVED_CONTAINER, analyze_run
+from operando.engine.doc_bus import publisher
 from operando.engine.readback import frame_file
 from operando.engine.tiled_server import runs_container
 from operando.ioc.cell.truth import STATE_TRUTH_SUFFIX, TRUTH_SUFFIX
@@ -25,17 +27,64 @@ STACK = dict(z_start_um=10.0, z_stop_um=19.0, z_step_um=0.3, pixels=(256, 256), 
              pixel_dwell_s=10e-6)
 
 
+def operando_process(config, args, log: Path):
+    env = dict(os.environ, OPERANDO_TILED_PORT=str(config.tiled_port), OPERANDO_CA_PORT=str(config.ca_base_port))
+    with open(log, "w") as out:
+        return subprocess.Popen([OPERANDO, "--home", str(config.home), *args], env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+
+def wait_for_line(log: Path, text: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text():
+        assert time.monotonic() < deadline, f"{text!r} not in {log}: {log.read_text()[-2000:]}"
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
-def analysed(instrument, pstat):
+def workers(instrument, tmp_path_factory):
+    """The 0MQ proxy (`operando proxy`) and an analysis worker (`operando worker`) in their own
+    processes before the run; a second worker started at the run's third stack (it misses the
+    start). Each writes into its own derived container."""
+    config = instrument["config"]
+    logs = tmp_path_factory.mktemp("workers")
+    procs = {"proxy": operando_process(config, ["proxy"], logs / "proxy.log")}
+    procs["worker"] = operando_process(config, ["worker", "--catch-up-hours", "0", "--container", "derived-worker"],
+                                       logs / "worker.log")
+    state = {"stacks": 0, "descriptors": set(), "logs": logs, "procs": procs}
+
+    def start_late(name, doc):
+        if name == "descriptor" and doc["name"] == "stacks":
+            state["descriptors"].add(doc["uid"])
+        elif name == "event" and doc["descriptor"] in state["descriptors"]:
+            state["stacks"] += 1
+            if state["stacks"] == 3:
+                procs["late"] = operando_process(config, ["worker", "--catch-up-hours", "0", "--container",
+                                                          "derived-late"], logs / "late.log")
+    state["start_late"] = start_late
+    try:
+        wait_for_line(logs / "worker.log", "worker ready")
+        yield state
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+            proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def analysed(instrument, pstat, workers):
     RE, client, writer = instrument["RE"], instrument["client"], instrument["writer"]
+    config = instrument["config"]
     RE(run_protocol(pstat, "Rest for 60 minutes", accel=3000, sample_rate_hz=10))    # salt at its bulk value
     analysis = ConfocalAnalysis(writer.sink(runs_container(client, DERIVED_CONTAINER)))
-    token = RE.subscribe(analysis)
+    tokens = [RE.subscribe(analysis), RE.subscribe(publisher(config.host, config.proxy_ports[0]))]
+    time.sleep(1.0)                  # 0MQ: the publisher's connection to the proxy is up before the run
     try:
         (uid,) = RE(cycling_zstack(instrument["scope"], pstat, "Charge at 1C until 4.2 V", [POSITION], accel=120,
-                                   sample_rate_hz=10, operator="pytest", **STACK))
+                                   sample_rate_hz=10, operator="pytest", **STACK), workers["start_late"])
     finally:
-        RE.unsubscribe(token)
+        for token in tokens:
+            RE.unsubscribe(token)
     analysis.wait(300)
     writer.flush()
     yield uid, analysis
@@ -179,3 +228,57 @@ def test_the_report_opens_in_chromium_with_its_plots(instrument, analysed, tmp_p
     coloured = (pixels.max(axis=2) - pixels.min(axis=2)) > 0.25
     assert coloured.mean() > 0.001
     assert (pixels.mean(axis=2) < 0.5).mean() > 0.05
+
+
+def derived_by(client, container, uid, timeout=240.0):
+    """The derived run of ``uid`` in ``container``, once a worker has stored it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if container in client:
+            found = list(client[container].search(Key("raw_uid") == uid).values())
+            if found and found[0].metadata.get("stop"):
+                assert len(found) == 1, f"{len(found)} derived runs of {uid} in {container}"
+                return found[0]
+        assert time.monotonic() < deadline, f"no derived run of {uid} in {container} after {timeout} s"
+        time.sleep(1.0)
+
+
+def test_workers_in_other_processes_derive_the_same_volumes_live_and_after_a_late_start(instrument, analysed,
+                                                                                       workers):
+    """`operando worker` fed over 0MQ: the one listening from the start analyses the run as it
+    streams and keeps up (lag in stacks reported per stack); the one started at the third stack
+    replays the run from Tiled after its end; one started after the run catches up from Tiled.
+    All three derived runs hold the volumes of the session's
+    own live analysis, to the last digit."""
+    import re
+
+    uid, analysis = analysed
+    client = instrument["client"]
+    expected = [r["dv_v"] for r in analysis.volumes]
+    for container in ("derived-worker", "derived-late"):
+        table = derived_by(client, container, uid)["volumes"].read()
+        np.testing.assert_array_equal(table["dv_v"].values, expected)
+    live_log = (workers["logs"] / "worker.log").read_text()
+    lags = [float(m) for m in re.findall(r"\(([0-9.]+) stacks behind\)", live_log)]
+    n_stacks = len(instrument["client"]["raw"][uid]["stacks"].read()["time"])
+    assert len(lags) == n_stacks, live_log[-2000:]
+    assert max(lags[-3:]) < 2.0, lags                  # kept up with the run to its end
+    assert f"run {uid[:8]}: derived run stored live, {n_stacks} stacks" in live_log
+    assert f"run {uid[:8]}: replayed from Tiled (its start came before this worker)" in \
+        (workers["logs"] / "late.log").read_text()
+    # A worker started after the run ended catches up from Tiled on start-up (runs of the last
+    # 0.03 h = 108 s without a derived run in its container).
+    config = instrument["config"]
+    age_s = time.time() - client["raw"][uid].metadata["start"]["time"]
+    assert age_s < 100, f"the run started {age_s:.0f} s ago, outside the catch-up window"
+    late = operando_process(config, ["worker", "--catch-up-hours", "0.03", "--container", "derived-catchup"],
+                            workers["logs"] / "catchup.log")
+    try:
+        table = derived_by(client, "derived-catchup", uid)["volumes"].read()
+        np.testing.assert_array_equal(table["dv_v"].values, expected)
+    finally:
+        late.terminate()
+        late.wait(10)
+    assert "without a worker" in (workers["logs"] / "catchup.log").read_text()
+    print(f"worker: {n_stacks} stacks analysed live, lag per stack {min(lags):.2f}-{max(lags):.2f} stacks "
+          f"(last {lags[-1]:.2f}); the late worker replayed the run from Tiled; {len(expected)} volume rows each")

@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/query_runs.py
 	$(BIN)/python benchmarks/camera_rate.py
 	$(BIN)/python benchmarks/soak.py
+	$(BIN)/python benchmarks/batch_analyze.py
 
 clean:
 	rm -rf $(VENV) var

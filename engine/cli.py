@@ -181,12 +181,37 @@ def cmd_analyze(args) -> int:
     from .analyze import analyze_run, summary_lines
 
     config = _config(args)
+    if (args.uid is None) == (args.query is None):
+        raise CliError("give a run's UID or --query KEY=VALUE[,...] (not both)", EXIT_USAGE)
+    if args.query is not None:
+        return _analyze_query(config, args)
     client = _client(config)
     uid = _run(client, args.uid).metadata["start"]["uid"]
     analysis = analyze_run(client, uid, store=not args.no_store)
     print("\n".join(summary_lines(analysis)))
     if not args.no_store:
         print(f"derived run {analysis.documents[0][1]['uid']} (raw_uid {uid}) stored in the 'derived' container")
+    return 0
+
+
+def _analyze_query(config, args) -> int:
+    """Every raw run matching --query, in --workers processes; exit 3 when none matches."""
+    from .batch import MAX_WORKERS, analyse_many, matching_runs, parse_query
+
+    try:
+        terms = parse_query(args.query)
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise CliError(f"--workers: processes in [1, {MAX_WORKERS}]", EXIT_USAGE)
+    if args.no_store:
+        raise CliError("--no-store works on one run (UID); --query stores the derived runs", EXIT_USAGE)
+    uids = matching_runs(_client(config), terms)
+    if not uids:
+        raise CliError(f"no raw run matches {terms}; `operando runs` lists them", EXIT_NO_RUN)
+    took = analyse_many(config, uids, args.workers, args.container)
+    print(f"{len(uids)} runs in {took:.1f} s with {args.workers} worker(s): {len(uids) / took * 60:.2f} runs/min; "
+          f"derived runs in the '{args.container}' container")
     return 0
 
 
@@ -346,8 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder (runs.json, reports/, home/)")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("analyze", help="replay a stored run through the analysis into a derived run")
-    p.add_argument("uid", type=uid_value, help="uid (or unique prefix) of the raw run")
+    p.add_argument("uid", type=uid_value, nargs="?", help="uid (or unique prefix) of the raw run")
     p.add_argument("--no-store", action="store_true", help="print the results without writing a derived run")
+    p.add_argument("--query", help="instead of UID: every raw run matching KEY=VALUE[,KEY=VALUE] of its start "
+                                   "document, e.g. material=LCO,plan_name=cycling_zstack")
+    p.add_argument("--workers", type=int, default=1, help="with --query: processes analysing runs in parallel")
+    p.add_argument("--container", default="derived", help="with --query: container of the derived runs")
     p.set_defaults(func=cmd_analyze)
     p = sub.add_parser("proxy", help="the 0MQ document proxy (127.0.0.1): sessions publish, workers subscribe")
     p.set_defaults(func=cmd_proxy)

@@ -107,6 +107,9 @@ def cli_cases():
         ("unknown export format", ["export", "abcdef", "--format", "xls"], r"invalid choice: 'xls'"),
         ("uid prefix too short", ["show", "ab"], r"uid or at least 5 characters of it"),
         ("missing scenario file", ["run", "--scenario", "/nonexistent/x.yaml", "--out", "OUT"], r"no file"),
+        ("query without a value", ["analyze", "--query", "material"], r"--query: KEY=VALUE terms"),
+        ("no analysis workers", ["analyze", "--query", "material=LCO", "--workers", "0"], r"--workers: processes in \[1, 64\]"),
+        ("unknown worker analysis", ["worker", "--analysis", "volumes,colour"], r"--analysis: colour not known"),
         ("catalog not PostgreSQL", ["serve", "--catalog", "mysql://u:p@127.0.0.1/db"],
          r"--catalog: catalog must be postgresql://user:password@host:port/database"),
     ]

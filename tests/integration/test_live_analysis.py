@@ -282,3 +282,17 @@ def test_workers_in_other_processes_derive_the_same_volumes_live_and_after_a_lat
     assert "without a worker" in (workers["logs"] / "catchup.log").read_text()
     print(f"worker: {n_stacks} stacks analysed live, lag per stack {min(lags):.2f}-{max(lags):.2f} stacks "
           f"(last {lags[-1]:.2f}); the late worker replayed the run from Tiled; {len(expected)} volume rows each")
+
+
+def test_batch_reanalysis_by_query_in_worker_processes(instrument, analysed):
+    """`operando analyze --query ... --workers 2`: the matching runs replayed in two processes,
+    each derived run equal to the live analysis."""
+    uid, analysis = analysed
+    config = instrument["config"]
+    env = dict(os.environ, OPERANDO_TILED_PORT=str(config.tiled_port))
+    done = subprocess.run([OPERANDO, "--home", str(config.home), "analyze", "--query", f"uid={uid}", "--workers", "2",
+                           "--container", "derived-batch"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "1 runs in" in done.stdout and "with 2 worker(s)" in done.stdout, done.stdout
+    table = derived_by(instrument["client"], "derived-batch", uid, timeout=5)["volumes"].read()
+    np.testing.assert_array_equal(table["dv_v"].values, [r["dv_v"] for r in analysis.volumes])

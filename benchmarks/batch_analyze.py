@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
-from pathlib import Path
 
-from operando.engine.config import Config, apply_ca_environment
 
 N_RUNS = 6
 STACK = dict(z_start_um=10.0, z_stop_um=19.0, z_step_um=0.3, pixels=(256, 256), pixel_size_um=0.08,
@@ -19,20 +16,13 @@ STACK = dict(z_start_um=10.0, z_stop_um=19.0, z_step_um=0.3, pixels=(256, 256), 
 
 
 def main() -> int:
-    home = Path(tempfile.mkdtemp(prefix="operando-batch-"))
-    config = Config(ca_base_port=27800, tiled_port=27811, pv_prefix="OPBA:").with_home(home)
-    apply_ca_environment(config)
-    from operando.devices.potentiostat import Potentiostat
+    from cycling_instrument import cycling_instrument
     from operando.engine.batch import analyse_many, matching_runs
-    from operando.engine.instrument import simulated_instrument
-    from operando.engine.session import make_run_engine
     from operando.plans.cycling_zstack import cycling_zstack
 
-    with simulated_instrument(config) as (scope, client, procs):
-        scope.apd.timing_mode.set("fast").wait(5)
-        pstat = Potentiostat(config.pv_prefix + "PSTAT:", name="pstat")
-        pstat.wait_for_connection(timeout=10)
-        RE, writer = make_run_engine(config, client)
+    with cycling_instrument(27800, "OPBA:", home_prefix="operando-batch-") as bench:
+        scope, client, pstat, RE, writer, config = (bench.scope, bench.client, bench.pstat, bench.RE, bench.writer,
+                                                    bench.config)
         for k in range(N_RUNS):
             protocol = "Charge at 1C for 20 minutes" if k % 2 == 0 else "Discharge at 1C for 20 minutes"
             RE(cycling_zstack(scope, pstat, protocol, [{"name": "B", "x_um": -5.0, "y_um": 3.0}], accel=120,
@@ -47,7 +37,6 @@ def main() -> int:
             took = analyse_many(config, uids, workers, f"derived-batch-{workers}", report=lambda line: None)
             rates[workers] = N_RUNS / took * 60
             print(f"--workers {workers}: {N_RUNS} runs in {took:.1f} s = {rates[workers]:.2f} runs/min")
-        pstat.destroy()
     print(f"ratio 2 / 1 workers: {rates[2] / rates[1]:.2f}")
     return 0
 

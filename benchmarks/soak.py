@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from operando.engine.config import Config, apply_ca_environment
 
 N_STACKS = 200
 BLOCK = 20
@@ -35,19 +33,12 @@ def open_fds() -> int:
 
 
 def main() -> int:
-    home = Path(tempfile.mkdtemp(prefix="operando-soak-"))
-    config = Config(ca_base_port=27400, tiled_port=27411, pv_prefix="OPK:").with_home(home)
-    apply_ca_environment(config)
-    from operando.devices.potentiostat import Potentiostat
-    from operando.engine.instrument import simulated_instrument
-    from operando.engine.session import make_run_engine
+    from cycling_instrument import cycling_instrument
     from operando.plans.cycling_zstack import cycling_zstack
 
-    with simulated_instrument(config) as (scope, client, procs):
-        scope.apd.timing_mode.set("fast").wait(5)
-        pstat = Potentiostat(config.pv_prefix + "PSTAT:", name="pstat")
-        pstat.wait_for_connection(timeout=10)
-        RE, writer = make_run_engine(config, client, batch_size=50)
+    with cycling_instrument(27400, "OPK:", batch_size=50, home_prefix="operando-soak-") as bench:
+        scope, client, procs, pstat, RE, writer = (bench.scope, bench.client, bench.procs, bench.pstat, bench.RE,
+                                                   bench.writer)
         blocks, stamps = [], []
 
         def watch(name, doc):
@@ -77,7 +68,6 @@ def main() -> int:
         stacks = run["stacks"].read()
         planes = np.asarray(run["primary"]["confocal_apd_reflection"].read()).shape[0]
         seq = np.asarray(run["potentiostat"].read()["pstat_seq_num"])
-        pstat.destroy()
     per_stack = np.diff([t0] + stamps)
     print(f"{len(stamps)} stacks in {acquired:.1f} s ({flushed:.1f} s with the writer's flush); "
           f"{planes} planes, {seq.size} telemetry samples at 1 kHz in Tiled")

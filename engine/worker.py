@@ -33,7 +33,6 @@ class AnalysisWorker:
         self.live = {}                # raw run uid -> ConfocalAnalysis
         self.runs_of = {}             # descriptor uid -> raw run uid
         self.stack_times = {}         # raw run uid -> acquisition times (s) of its stacks
-        self.replayed: list[str] = []
 
     def __call__(self, name, doc):
         if name == "start":
@@ -122,7 +121,6 @@ class AnalysisWorker:
         if "z_step_um" not in runs[uid].metadata["start"]:
             return                    # not a confocal z-stack run
         analysis = analyze_run(self.client, uid, store=True, container=self.container)
-        self.replayed.append(uid)
         self.report(f"run {uid[:8]}: replayed from Tiled ({why}), {len(analysis.volumes)} volume rows")
 
     def catch_up(self, hours: float) -> None:

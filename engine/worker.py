@@ -22,6 +22,11 @@ ANALYSES = ("volumes", "fronts", "electrolyte")      # computed together by Conf
 STORED_WAIT_S = 600.0                                 # how long a missed run may take to reach Tiled
 
 
+def is_zstack(start: dict) -> bool:
+    """Whether a run's start document describes confocal z-stacks (what ConfocalAnalysis takes)."""
+    return "z_step_um" in start
+
+
 class AnalysisWorker:
     """callable(name, doc) for a RemoteDispatcher. ``report`` gets one line per analysed stack
     (its lag behind the acquisition) and per finished run."""
@@ -60,8 +65,8 @@ class AnalysisWorker:
 
         from operando.analysis.live import ConfocalAnalysis
 
-        if "z_step_um" not in doc:
-            return                    # not a confocal z-stack run (widefield runs: `operando analyze`)
+        if not is_zstack(doc):
+            return                    # widefield runs: `operando analyze`
         sink = TiledWriter(runs_container(self.client, self.container), batch_size=100)
         analysis = ConfocalAnalysis(sink, background=False)
         try:
@@ -96,30 +101,24 @@ class AnalysisWorker:
         uid = doc["run_start"]
         analysis = self.live.pop(uid, None)
         if analysis is None:
-            if uid in self.client[RUNS_CONTAINER] or self._wait_stored(uid):
-                self._replay(uid, "its start came before this worker")
+            self._replay(uid, "its start came before this worker")
             return
         analysis("stop", doc)
         analysis.wait()
         self.report(f"run {uid[:8]}: derived run stored live, {len(self.stack_times.pop(uid, []))} stacks, "
                     f"{len(analysis.volumes)} volume rows")
 
-    def _wait_stored(self, uid) -> bool:
-        deadline = time.monotonic() + STORED_WAIT_S
-        while time.monotonic() < deadline:
-            if uid in self.client[RUNS_CONTAINER]:
-                return True
-            time.sleep(1.0)
-        log.error("run %s never appeared in Tiled; not analysed", uid)
-        return False
-
     def _replay(self, uid, why):
+        """Replay ``uid`` from Tiled once the session's writer has stored it whole (its stop)."""
         runs = self.client[RUNS_CONTAINER]
         deadline = time.monotonic() + STORED_WAIT_S
-        while not runs[uid].metadata.get("stop") and time.monotonic() < deadline:
-            time.sleep(1.0)                # the session's writer is still storing it
-        if "z_step_um" not in runs[uid].metadata["start"]:
-            return                    # not a confocal z-stack run
+        while uid not in runs or not runs[uid].metadata.get("stop"):
+            if time.monotonic() > deadline:
+                log.error("run %s not stored whole in Tiled after %.0f s; not analysed", uid, STORED_WAIT_S)
+                return
+            time.sleep(1.0)
+        if not is_zstack(runs[uid].metadata["start"]):
+            return
         analysis = analyze_run(self.client, uid, store=True, container=self.container)
         self.report(f"run {uid[:8]}: replayed from Tiled ({why}), {len(analysis.volumes)} volume rows")
 
@@ -133,7 +132,7 @@ class AnalysisWorker:
         for uid in list(runs.search(Key("time") >= since)):
             run = runs[uid]
             start = run.metadata["start"]
-            if not run.metadata.get("stop") or "z_step_um" not in start:
+            if not run.metadata.get("stop") or not is_zstack(start):
                 continue              # still running (its stop brings it), or not a z-stack run
             if len(list(derived.search(Key("raw_uid") == uid))):
                 continue

@@ -119,7 +119,12 @@ class AnalysisWorker:
             time.sleep(1.0)
         if not is_zstack(runs[uid].metadata["start"]):
             return
-        analysis = analyze_run(self.client, uid, store=True, container=self.container)
+        try:
+            analysis = analyze_run(self.client, uid, store=True, container=self.container)
+        except Exception as exc:          # one run the analysis cannot take must not end the worker
+            log.exception("replaying run %s failed", uid)
+            self.report(f"run {uid[:8]}: not analysed: {type(exc).__name__}: {exc}")
+            return
         self.report(f"run {uid[:8]}: replayed from Tiled ({why}), {len(analysis.volumes)} volume rows")
 
     def catch_up(self, hours: float) -> None:

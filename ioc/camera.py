@@ -5,8 +5,9 @@ Acquire=1 starts NumImages stored frames (0: until Acquire=0); the camera expose
 every AcquirePeriod (s) on a fixed schedule, averages NumFilter consecutive raw frames into one
 stored frame (like NDPluginProcess), and appends it to FilePath/FileName with, per stored frame,
 its number, the first raw frame's number, the mid-exposure time stamp (s since the epoch) and
-cell time (s), the exposure and how many raw frames it holds. A raw frame that cannot be taken
-within DROP_LAG_S of its slot is dropped and counted (DroppedFrames_RBV), never silently lost.
+cell time (s), the exposure and how many raw frames it holds. Raw frames wait for the simulation
+in a host buffer of BUFFER_BYTES (areaDetector's NDArray pool); a raw frame that would overflow it
+is dropped and counted (DroppedFrames_RBV), never silently lost.
 """
 from __future__ import annotations
 
@@ -30,10 +31,15 @@ from .frame_writer import DEFAULT_MIN_FREE_BYTES, FrameFileWriter
 
 log = logging.getLogger(__name__)
 
-DROP_LAG_S = 0.5        # a raw frame later than this behind its slot is dropped (the sensor's buffer)
+BUFFER_BYTES = 256 * 2**20   # frames waiting to be taken (an NDArray pool's maxMemory); beyond it, dropped
 FLUSH_EVERY_S = 0.2     # stored frames reach the file (and ArrayCounter) in batches, like a file plugin
 CONDITIONS_EVERY_S = 0.02
 CHANNEL = "image"
+
+
+def buffer_overflows(lag_s: float, period_s: float, frame_bytes: int, buffer_bytes: int = BUFFER_BYTES) -> bool:
+    """True when raw frames due over lag_s (s) at period_s (s) no longer fit in buffer_bytes."""
+    return lag_s / period_s * frame_bytes > buffer_bytes
 
 
 class CameraIOC(PVGroup):
@@ -153,6 +159,7 @@ class CameraIOC(PVGroup):
         period = float(self.acquire_period.value)
         exposure = min(float(self.acquire_time.value), period)
         await self._update_shape()
+        frame_bytes = 2 * grid.shape[0] * grid.shape[1]
         raw = dropped = stored = 0
         t0 = time.monotonic()
         epoch0 = time.time() - t0
@@ -164,7 +171,7 @@ class CameraIOC(PVGroup):
                 wait = slot - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                elif -wait > DROP_LAG_S:           # the sensor's buffer overflowed: this frame is lost
+                elif buffer_overflows(-wait, period, frame_bytes):    # the buffer is full: this frame is lost
                     raw += 1
                     dropped += 1
                     await self.dropped.write(dropped)

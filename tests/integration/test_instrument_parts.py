@@ -73,7 +73,11 @@ def test_hardware_sequenced_stack_steps_the_piezo_and_writes_every_plane(instrum
         z = f["/entry/instrument/z_um"][()]
     np.testing.assert_allclose(z, 11.0 + 0.5 * np.arange(6), atol=1e-6)
     assert frames.shape[0] == 6 and frames.dtype == np.uint16
-    assert frames[-1].max() > 20        # focus reaches the agglomerate tops in the last planes
+    # Focus reaches the agglomerate tops in the last planes: mean counts/pixel measured 0.002 in the
+    # first plane and 0.55-0.60 in the last three (~5,000 counts each: photon noise ~1.4 %). A single
+    # pixel's maximum (21-31) was too noisy to bound.
+    assert frames[0].mean() < 0.05
+    assert all(f.mean() > 0.3 for f in frames[-3:])
     assert (tmp_path / "hw_stack.h5.truth.json").exists()
 
 

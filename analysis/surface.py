@@ -45,6 +45,8 @@ def surface_offsets(columns: np.ndarray, plane_step_um: float, axial_fwhm_um: fl
     sigma = axial_fwhm_um * FWHM_TO_SIGMA
     rel = np.arange(n_planes, dtype=float) - half
     trials = np.arange(-half + 0.5, half - 0.5 + 1e-9, step_planes)
+    if trials.size < 3:                                  # too few planes to place a peak inside
+        return np.full(cols.shape[1], np.nan), np.full(cols.shape[1], np.nan)
     residuals = np.empty((trials.size, cols.shape[1]))
     heights = np.empty((trials.size, cols.shape[1]))
     for i, o in enumerate(trials):
@@ -65,6 +67,8 @@ def refine_minimum(misfit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     refinement through the neighbours, in grid steps (-0.5 to 0.5; 0 at the grid's ends)."""
     k = np.argmin(misfit, axis=0)
     idx = np.arange(misfit.shape[1])
+    if misfit.shape[0] < 3:                              # no neighbours on both sides anywhere
+        return k, np.zeros(misfit.shape[1])
     inner = (k > 0) & (k < misfit.shape[0] - 1)
     kk = np.clip(k, 1, misfit.shape[0] - 2)
     r0, r1, r2 = misfit[kk - 1, idx], misfit[kk, idx], misfit[kk + 1, idx]

@@ -62,3 +62,16 @@ def test_surface_offsets_still_fit_a_plain_column():
     centre = int(np.argmax(col[:, 0]))
     off, height = surface_offsets(col[centre - 3:centre + 4], STEP, FWHM)
     assert abs(DEPTHS[centre] + off[0] * STEP - z[0]) < 0.002
+
+
+def test_a_stack_too_thin_for_a_surface_gives_nan_not_an_error():
+    """Two planes (a worker met one in the catalog) cannot place a peak between neighbours: NaN,
+    as for a surface outside the window, so the agglomerate is reported without a surface."""
+    from operando.analysis.surface import column_depths
+
+    col = columns(np.array([2.43, 2.5]), 50.0, 20.0, np.ones((DEPTHS.size, 2)))
+    for planes in (1, 2):
+        off, height = surface_offsets(col[8:8 + planes], STEP, FWHM)
+        assert off.shape == (2,) and np.all(np.isnan(off)) and np.all(np.isnan(height))
+    depth, _ = column_depths(col[8:10].reshape(2, 1, 2), np.zeros(2, int), np.arange(2), DEPTHS[8:10], FWHM)
+    assert np.all(np.isnan(depth))

@@ -3,7 +3,8 @@
 One YAML file (``profiles/profile_operando/instrument.yaml`` unless ``$OPERANDO_INSTRUMENT``
 names another) holds what differs between the simulator and a real microscope: the PV
 prefixes of each instrument, whether Channel Access is the simulator's loopback block, and
-the ports. Keys left out keep the session defaults (``$OPERANDO_HOME``, ``$OPERANDO_CA_PORT``,
+the ports, and whether the session publishes its documents to the 0MQ proxy (`proxy: publish:`)
+for analysis workers. Keys left out keep the session defaults (``$OPERANDO_HOME``, ``$OPERANDO_CA_PORT``,
 ``$OPERANDO_TILED_PORT``). Mistakes are refused with the key and what is allowed.
 """
 from __future__ import annotations
@@ -16,9 +17,10 @@ from .config import Config
 
 DEFAULT_FILE = Path(__file__).resolve().parents[1] / "profiles" / "profile_operando" / "instrument.yaml"
 DEVICES = ("confocal", "potentiostat", "widefield")
-SECTIONS = {"home": (str,), "channel_access": (dict,), "tiled": (dict,), "devices": (dict,)}
+SECTIONS = {"home": (str,), "channel_access": (dict,), "tiled": (dict,), "devices": (dict,), "proxy": (dict,)}
 CHANNEL_ACCESS_KEYS = {"loopback_ports": bool, "base_port": int}
 TILED_KEYS = {"port": int}
+PROXY_KEYS = {"publish": bool, "host": str}
 TYPE_NAMES = {dict: "a mapping", int: "an integer", bool: "true or false", str: "a string"}
 
 
@@ -30,6 +32,8 @@ class Instrument:
     prefixes: dict
     loopback_ports: bool = True
     source: Path | None = None
+    publish_to: tuple[str, int] | None = None     # the 0MQ proxy the session publishes its documents to
+
 
     def prefix(self, device: str) -> str | None:
         return self.prefixes.get(device)
@@ -69,6 +73,12 @@ def parse_instrument(data, base: Config, source: Path | None = None) -> Instrume
     _check_keys(tiled, TILED_KEYS, where, "tiled.")
     if "port" in tiled:
         config = replace(config, tiled_port=_port(tiled["port"], where + "tiled.port"))
+    proxy = data.get("proxy", {})
+    _check_keys(proxy, PROXY_KEYS, where, "proxy.")
+    host = proxy.get("host", config.host)
+    if not host or any(c.isspace() for c in host):
+        raise ValueError(f"{where}proxy.host: a host name or address without spaces, got {host!r}")
+    publish_to = (host, config.proxy_ports[0]) if proxy.get("publish", False) else None
     devices = data.get("devices", {"confocal": config.pv_prefix, "potentiostat": config.pv_prefix + "PSTAT:"})
     unknown = set(devices) - set(DEVICES)
     if unknown:
@@ -83,7 +93,7 @@ def parse_instrument(data, base: Config, source: Path | None = None) -> Instrume
         prefixes[name] = prefix
     if "confocal" in prefixes:
         config = replace(config, pv_prefix=prefixes["confocal"])
-    return Instrument(config, prefixes, ca.get("loopback_ports", True), source)
+    return Instrument(config, prefixes, ca.get("loopback_ports", True), source, publish_to)
 
 
 def _check_keys(section, allowed: dict, where: str, path: str) -> None:

@@ -23,8 +23,10 @@ STORED_WAIT_S = 600.0                                 # how long a missed run ma
 
 
 def is_zstack(start: dict) -> bool:
-    """Whether a run's start document describes confocal z-stacks (what ConfocalAnalysis takes)."""
-    return "z_step_um" in start
+    """Whether a run's start document describes operando z-stacks (what ConfocalAnalysis takes: the
+    stacks' geometry at the top of the start document, as cycling and multi-position runs give it;
+    a single ``zstack`` keeps its in plan_args and is analysed by `operando analyze`)."""
+    return all(key in start for key in ("z_step_um", "pixel_size_um", "wavelength_nm"))
 
 
 class AnalysisWorker:
@@ -110,7 +112,7 @@ class AnalysisWorker:
 
     def _replay(self, uid, why):
         """Replay ``uid`` from Tiled once the session's writer has stored it whole (its stop)."""
-        runs = self.client[RUNS_CONTAINER]
+        runs = runs_container(self.client, RUNS_CONTAINER)
         deadline = time.monotonic() + STORED_WAIT_S
         while uid not in runs or not runs[uid].metadata.get("stop"):
             if time.monotonic() > deadline:
@@ -131,7 +133,7 @@ class AnalysisWorker:
         """Replay the confocal runs of the last ``hours`` that have no derived run yet."""
         from tiled.queries import Key
 
-        runs = self.client[RUNS_CONTAINER]
+        runs = runs_container(self.client, RUNS_CONTAINER)     # a new catalog has none yet
         derived = runs_container(self.client, self.container)
         since = time.time() - hours * 3600.0
         for uid in list(runs.search(Key("time") >= since)):

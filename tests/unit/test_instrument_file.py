@@ -21,6 +21,15 @@ def test_values_are_taken():
     assert inst.config.home == Path("/data/op") and inst.config.ca_base_port == 6000
     assert inst.config.tiled_port == 9000 and not inst.loopback_ports
     assert inst.prefixes == {"widefield": "OPW:"}
+    assert inst.publish_to is None
+
+
+def test_publishing_to_the_proxy():
+    """The session publishes to the proxy's in port (base + 12), on loopback unless a host is given."""
+    assert parse_instrument({"proxy": {"publish": True}}, BASE).publish_to == ("127.0.0.1", 5182)
+    inst = parse_instrument({"proxy": {"publish": True, "host": "acq1.lab"}, "channel_access": {"base_port": 6000}}, BASE)
+    assert inst.publish_to == ("acq1.lab", 6012)
+    assert parse_instrument({"proxy": {"publish": False, "host": "acq1.lab"}}, BASE).publish_to is None
 
 
 @pytest.mark.parametrize("data, message", [
@@ -35,7 +44,10 @@ def test_values_are_taken():
     ({"tiled": {"port": True}}, "tiled.port: must be an integer"),
     ({"tiled": {"uri": "http://x"}}, "tiled.uri: unknown key; allowed: port"),
     ({"tiled": 8123}, "tiled: must be a mapping"),
-    ({"prefix": "OPR:"}, "prefix: unknown key; allowed: channel_access, devices, home, tiled"),
+    ({"prefix": "OPR:"}, "prefix: unknown key; allowed: channel_access, devices, home, proxy, tiled"),
+    ({"proxy": {"publish": "yes"}}, "proxy.publish: must be true or false"),
+    ({"proxy": {"host": ""}}, "proxy.host: a host name or address without spaces"),
+    ({"proxy": {"port": 5182}}, "proxy.port: unknown key; allowed: host, publish"),
 ])
 def test_mistakes_are_refused_with_the_key(data, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):

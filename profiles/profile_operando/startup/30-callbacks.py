@@ -26,6 +26,10 @@ else:
         print(f"live plots off ({exc}); bec prints tables")
         bec.disable_plots()
 RE.subscribe(bec)
+if instrument.publish_to:                # `proxy: publish: true` in the instrument file (docs/deployment.md)
+    from operando.engine.doc_bus import publisher
+
+    RE.subscribe(publisher(*instrument.publish_to))
 if not is_re_worker_active():
     from bluesky.utils import ProgressBarManager
 

@@ -29,7 +29,7 @@ PAGES = {
     "docs/hardware.md": {"python": "instrument", "yaml": "instrument file"},
     "docs/scenarios.md": {"yaml": "scenario", "bash": "fresh"},
     "docs/widefield.md": {"python": "widefield instrument (test_widefield.py)"},
-    "docs/deployment.md": {"bash": "PostgreSQL and HAProxy"},
+    "docs/deployment.md": {"bash": "PostgreSQL and HAProxy (test_deployment.py)"},
 }
 
 
@@ -128,39 +128,3 @@ def test_the_queue_server_block(instrument, instrument_file, tmp_path):
     assert run["primary"]["confocal_apd_reflection"].shape == (5, 64, 64)
     assert len(instrument["client"]["raw"].search(Key("uid") == uid)) == 1
 
-
-def test_the_deployment_page_on_postgresql_with_workers_and_haproxy(test_config, tmp_path):
-    """docs/deployment.md on a port block and home of its own, with a throw-away PostgreSQL server
-    (tests/integration/postgres.py) as the lab's database and HAProxy from Debian: the worker's
-    derived run of the session's z-stack is in the PostgreSQL catalog; both Tiled processes behind
-    HAProxy answered requests sent to HAProxy's port."""
-    from system_packages import debian_command
-
-    from operando.engine.tiled_server import connect
-    from postgres import postgres_server
-
-    debian_command("haproxy", "haproxy")
-    base = test_config.ca_base_port + 580
-    config = Config(ca_base_port=base, tiled_port=base + 11, home=tmp_path / "home")
-    with postgres_server(base + 14) as uri:
-        env = session_env(config, OPERANDO_TILED_CATALOG=uri, TILED_BACKEND_PORTS=f"{base + 15} {base + 16}")
-        out = run_bash(_page("docs/deployment.md"), env, tmp_path / "work", timeout=300)
-        work = tmp_path / "work"
-        raw_uid = next(line.split()[-1] for line in out.splitlines() if line.startswith("raw run "))
-        assert "derived run stored live" in out, out[-3000:]
-        requests = (work / "haproxy.log").read_text()
-        served = {name: requests.count(f"tiled_processes/{name} ") for name in ("a", "b")}
-        assert served["a"] >= 4 and served["b"] >= 4, served       # round robin over both processes
-        # The database holds what the page recorded (read by a new Tiled process over it).
-        from operando.engine.tiled_server import start_tiled
-        from dataclasses import replace
-
-        server = start_tiled(replace(config, tiled_catalog=uri))
-        try:
-            client = connect(config)
-            run = client["raw"][raw_uid]
-            assert run.metadata["stop"]["exit_status"] == "success"
-            derived = [client["derived"][u] for u in client["derived"]]
-            assert [d.metadata["start"]["raw_uid"] for d in derived] == [raw_uid]
-        finally:
-            server.stop()

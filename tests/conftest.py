@@ -15,7 +15,7 @@ threadpool_limits(1)                                   # this process, if numpy 
 
 # A port block per test session (pid-derived) so parallel runs on one host do not collide; under
 # pytest-xdist each worker (gw0, gw1, ...) has its own instruments, 1000 ports above the previous
-# worker's (a session's blocks reach _BASE + 822 and _BASE + 12013).
+# worker's (a session's blocks reach _BASE + 831 and _BASE + 12013).
 _WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
 _SESSION_PID = os.getppid() if "PYTEST_XDIST_WORKER" in os.environ else os.getpid()
 _BASE = 20000 + (_SESSION_PID % 500) * 24 + _WORKER * 1000

@@ -18,7 +18,7 @@ demo: $(STAMP)
 	OPERANDO_HOME=$${OPERANDO_HOME:-$(CURDIR)/var/demo} $(BIN)/operando demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -rs --durations=25 -p no:cacheprovider -n 2 --dist loadfile tests
+	$(BIN)/python -m pytest -q -rs --durations=25 -p no:cacheprovider -n 3 --dist loadfile tests
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/stream_planes.py

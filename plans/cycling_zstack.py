@@ -13,7 +13,7 @@ from .cycling import cell_limits, cell_settings, during_protocol, monitor_while_
 from .positions import move_to, validate_positions
 from .metadata import SIMULATED_SAMPLE, start_metadata
 from .protocol import parse_protocol, to_technique
-from .validation import check_integer, check_number
+from .validation import PlanParameterError, check_integer, check_number
 from .zstack import _soft_limits, configure_confocal, stack_planes, validate_zstack
 
 CELL_KEYS = ("cell_time_s", "voltage_v", "current_a", "charge_c")
@@ -71,6 +71,10 @@ def operando_metadata(plan_name, scope, pstat, positions, stacks, *, protocol, t
                          protocol=protocol, technique=technique,
                          instrument={"optics": dict(scope.optics), "accel": accel, "sample_rate_hz": sample_rate_hz},
                          extra={**acquisition, **extra})
+    taken = sorted(set(md or {}) & set(_md))
+    if taken:                         # e.g. md={"sample": "S1"} would replace the sample description
+        raise PlanParameterError(f"md: {', '.join(taken)} set by the plan from its parameters and the instrument "
+                                 f"(give the sample as sample={{...}}, the operator as operator=); use other keys")
     _md.update(md or {})
     return _md
 

@@ -174,6 +174,8 @@ BAD = [
     ("sample", dict(sample={"name": "x", "material": "LCO", "electrode": {"active_mass_fraction": 2},
                             "electrolyte": {}}), "active_mass_fraction"),
     ("operator", dict(operator=""), "operator"),
+    ("md", dict(md={"sample": "S1"}), "md: sample set by the plan"),
+    ("md", dict(md={"z_step_um": 0.1, "note": "ok"}), "md: z_step_um"),
 ]
 
 

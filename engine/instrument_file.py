@@ -34,7 +34,6 @@ class Instrument:
     source: Path | None = None
     publish_to: tuple[str, int] | None = None     # the 0MQ proxy the session publishes its documents to
 
-
     def prefix(self, device: str) -> str | None:
         return self.prefixes.get(device)
 

@@ -1,10 +1,9 @@
 """Every code block of README.md and docs/ runs as a reader would run it (tests/integration/doc_blocks.py).
 
 These run last (tests/integration/conftest.py): the examples take the shared cell wherever their
-protocols take it. docs/widefield.md runs on the widefield instrument, in test_widefield.py.
+protocols take it. docs/widefield.md runs on the widefield instrument, in test_widefield.py; the bash
+blocks that start their own servers in test_docs_servers.py, docs/deployment.md in test_deployment.py.
 """
-from pathlib import Path
-
 import pytest
 import yaml
 
@@ -19,15 +18,15 @@ pytestmark = pytest.mark.integration
 # instrument ("instrument"), on a port block and home of its own ("fresh", for blocks that start
 # servers) or with Redis and the queue server ("queue"); yaml through the loader named.
 PAGES = {
-    "README.md": {"python": "instrument", "bash": "fresh"},
+    "README.md": {"python": "instrument", "bash": "fresh (test_docs_servers.py)"},
     "docs/README.md": {},
-    "docs/quickstart.md": {"python": "instrument", "bash": "fresh"},
+    "docs/quickstart.md": {"python": "instrument", "bash": "fresh (test_docs_servers.py)"},
     "docs/profile.md": {"python": "instrument", "bash": "queue"},
     "docs/plans.md": {"python": "instrument"},
     "docs/queries.md": {"python": "instrument", "bash": "instrument"},
     "docs/analysis.md": {"python": "instrument"},
     "docs/hardware.md": {"python": "instrument", "yaml": "instrument file"},
-    "docs/scenarios.md": {"yaml": "scenario", "bash": "fresh"},
+    "docs/scenarios.md": {"yaml": "scenario", "bash": "fresh (test_docs_servers.py)"},
     "docs/widefield.md": {"python": "widefield instrument (test_widefield.py)"},
     "docs/deployment.md": {"bash": "PostgreSQL and HAProxy (test_deployment.py)"},
 }
@@ -71,42 +70,6 @@ def test_bash_blocks_on_the_test_instrument(instrument, instrument_file, tmp_pat
     out = run_bash(_page("docs/queries.md"), session_env(instrument["config"], instrument_file), tmp_path)
     assert "matching runs shown" in out and "exit code 3: no such run" in out
     assert list((tmp_path / "exports").glob("*.ome.tif")) and list((tmp_path / "reports").rglob("index.html"))
-
-
-@pytest.mark.parametrize("name, offset", [("README.md", 500), ("docs/quickstart.md", 520), ("docs/scenarios.md", 540)])
-def test_bash_blocks_that_start_their_own_servers(name, offset, test_config, tmp_path):
-    config = Config(ca_base_port=test_config.ca_base_port + offset, tiled_port=test_config.ca_base_port + offset + 11,
-                    home=tmp_path / "home")
-    out = run_bash(_page(name), session_env(config), tmp_path / "work")
-    if name == "docs/quickstart.md":
-        assert "connected: confocal (OPR:), pstat (OPR:PSTAT:)" in out
-    if name == "docs/scenarios.md":
-        assert "[('widefield_timeseries', 'success'), ('cycling_widefield', 'success')]" in out
-        _scenario_runs_are_in_tiled(tmp_path / "work" / "var" / "nwo-fronts", config)
-    if name == "README.md":
-        assert out.count("checked with make -n") == 2
-
-
-def _scenario_runs_are_in_tiled(out, config):
-    """What `operando run` recorded: runs.json, a report per run, and the runs (raw and analysed) in the
-    Tiled catalog it left under OUT/home, read back by a new server."""
-    import json
-
-    from operando.engine.tiled_server import connect, start_tiled
-
-    records = json.loads((out / "runs.json").read_text())
-    assert all(Path(r["report"]).is_file() for r in records)
-    assert any("nm/s" in line for line in records[1]["analysis"])           # fronts, analysed live
-    home = config.with_home(out / "home")
-    server = start_tiled(home)
-    try:
-        client = connect(home)
-        run = client["raw"][records[1]["uid"]]
-        assert run.metadata["start"]["material"] == "NWO" and run.metadata["stop"]["exit_status"] == "success"
-        assert run["widefield"]["widefield_camera_image"].shape[0] == run.metadata["stop"]["num_events"]["widefield"]
-        assert len(client["derived"]) == 1
-    finally:
-        server.stop()
 
 
 def test_the_queue_server_block(instrument, instrument_file, tmp_path):

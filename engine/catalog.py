@@ -9,9 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+from .analyze import DERIVED_CONTAINER
 from .tiled_server import RUNS_CONTAINER
-
-DERIVED_CONTAINER = "derived"
 
 
 def parse_date(text: str, name: str, end: bool = False) -> float:

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 from .config import Config, ca_environment
+from .analyze import DERIVED_CONTAINER
 from .processes import IOC_PARTS, WIDEFIELD_PARTS
+from .worker import ANALYSES
 
 
 def _config(args) -> Config:
@@ -229,7 +231,7 @@ def cmd_proxy(args) -> int:
 
 def cmd_worker(args) -> int:
     """Analyse the runs the proxy forwards into derived runs in Tiled; catch up on missed ones."""
-    from .worker import ANALYSES, serve
+    from .worker import serve
 
     names = [n.strip() for n in args.analysis.split(",") if n.strip()]
     unknown = [n for n in names if n not in ANALYSES]
@@ -247,7 +249,7 @@ def cmd_worker(args) -> int:
 
 def cmd_runs(args) -> int:
     """Search stored runs and print a table, newest first."""
-    from .catalog import DERIVED_CONTAINER, format_table, newest_rows, parse_date, search_runs
+    from .catalog import format_table, newest_rows, parse_date, search_runs
 
     try:
         since = parse_date(args.since, "--since") if args.since else None
@@ -376,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--query", help="instead of UID: every raw run matching KEY=VALUE[,KEY=VALUE] of its start "
                                    "document, e.g. material=LCO,plan_name=cycling_zstack")
     p.add_argument("--workers", type=int, default=1, help="with --query: processes analysing runs in parallel")
-    p.add_argument("--container", default="derived", help="with --query: container of the derived runs")
+    p.add_argument("--container", default=DERIVED_CONTAINER, help="with --query: container of the derived runs")
     p.set_defaults(func=cmd_analyze)
     p = sub.add_parser("proxy", help="the 0MQ document proxy (127.0.0.1): sessions publish, workers subscribe")
     p.set_defaults(func=cmd_proxy)
@@ -385,11 +387,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "are computed together) and writes derived runs to Tiled; a run whose start it "
                                    "missed is replayed from Tiled after its end, and on start-up it replays recent "
                                    "runs that have no derived run.")
-    p.add_argument("--analysis", default=",".join(("volumes", "fronts", "electrolyte")),
-                   help="comma-separated: volumes,fronts,electrolyte (default all)")
+    p.add_argument("--analysis", default=",".join(ANALYSES),
+                   help=f"comma-separated: {','.join(ANALYSES)} (default all)")
     p.add_argument("--catch-up-hours", type=float, default=24.0,
                    help="on start-up, replay finished runs of the last HOURS without a derived run (0: none)")
-    p.add_argument("--container", default="derived", help="Tiled container of the derived runs (default derived)")
+    p.add_argument("--container", default=DERIVED_CONTAINER,
+                   help=f"Tiled container of the derived runs (default {DERIVED_CONTAINER})")
     p.set_defaults(func=cmd_worker)
     p = sub.add_parser("runs", help="search stored runs (material, C-rate, plan, sample, dates); prints a table",
                        description="Search the runs in Tiled; criteria combine (AND). Newest first.")

@@ -4,11 +4,13 @@ One YAML file (``profiles/profile_operando/instrument.yaml`` unless ``$OPERANDO_
 names another) holds what differs between the simulator and a real microscope: the PV
 prefixes of each instrument, whether Channel Access is the simulator's loopback block, and
 the ports, and whether the session publishes its documents to the 0MQ proxy (`proxy: publish:`)
-for analysis workers. Keys left out keep the session defaults (``$OPERANDO_HOME``, ``$OPERANDO_CA_PORT``,
+for analysis workers, and how long a run may stay suspended on an unreachable controller
+(`suspenders: deadline_s:`). Keys left out keep the session defaults (``$OPERANDO_HOME``, ``$OPERANDO_CA_PORT``,
 ``$OPERANDO_TILED_PORT``). Mistakes are refused with the key and what is allowed.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,11 +19,13 @@ from .config import Config
 
 DEFAULT_FILE = Path(__file__).resolve().parents[1] / "profiles" / "profile_operando" / "instrument.yaml"
 DEVICES = ("confocal", "potentiostat", "widefield")
-SECTIONS = {"home": (str,), "channel_access": (dict,), "tiled": (dict,), "devices": (dict,), "proxy": (dict,)}
+SECTIONS = {"home": (str,), "channel_access": (dict,), "tiled": (dict,), "devices": (dict,), "proxy": (dict,),
+            "suspenders": (dict,)}
 CHANNEL_ACCESS_KEYS = {"loopback_ports": bool, "base_port": int}
 TILED_KEYS = {"port": int}
 PROXY_KEYS = {"publish": bool, "host": str}
-TYPE_NAMES = {dict: "a mapping", int: "an integer", bool: "true or false", str: "a string"}
+SUSPENDER_KEYS = {"deadline_s": (int, float)}
+TYPE_NAMES = {dict: "a mapping", int: "an integer", bool: "true or false", str: "a string", float: "a number"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class Instrument:
     loopback_ports: bool = True
     source: Path | None = None
     publish_to: tuple[str, int] | None = None     # the 0MQ proxy the session publishes its documents to
+    suspension_deadline_s: float | None = None    # a run suspended on a lost controller longer than this fails
 
     def prefix(self, device: str) -> str | None:
         return self.prefixes.get(device)
@@ -78,6 +83,11 @@ def parse_instrument(data, base: Config, source: Path | None = None) -> Instrume
     if not host or any(c.isspace() for c in host):
         raise ValueError(f"{where}proxy.host: a host name or address without spaces, got {host!r}")
     publish_to = (host, config.proxy_ports[0]) if proxy.get("publish", False) else None
+    suspenders = data.get("suspenders", {})
+    _check_keys(suspenders, SUSPENDER_KEYS, where, "suspenders.")
+    deadline_s = suspenders.get("deadline_s")
+    if deadline_s is not None and not (math.isfinite(deadline_s) and deadline_s > 0):
+        raise ValueError(f"{where}suspenders.deadline_s: seconds > 0 (leave it out for no limit), got {deadline_s!r}")
     devices = data.get("devices", {"confocal": config.pv_prefix, "potentiostat": config.pv_prefix + "PSTAT:"})
     unknown = set(devices) - set(DEVICES)
     if unknown:
@@ -92,7 +102,8 @@ def parse_instrument(data, base: Config, source: Path | None = None) -> Instrume
         prefixes[name] = prefix
     if "confocal" in prefixes:
         config = replace(config, pv_prefix=prefixes["confocal"])
-    return Instrument(config, prefixes, ca.get("loopback_ports", True), source, publish_to)
+    return Instrument(config, prefixes, ca.get("loopback_ports", True), source, publish_to,
+                      None if deadline_s is None else float(deadline_s))
 
 
 def _check_keys(section, allowed: dict, where: str, path: str) -> None:
@@ -103,7 +114,8 @@ def _check_keys(section, allowed: dict, where: str, path: str) -> None:
             raise ValueError(f"{where}{path}{key}: unknown key; allowed: {', '.join(sorted(allowed))}")
         types = allowed[key] if isinstance(allowed[key], tuple) else (allowed[key],)
         if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
-            raise ValueError(f"{where}{path}{key}: must be {' or '.join(TYPE_NAMES[t] for t in types)}, "
+            kinds = "a number" if float in types else " or ".join(TYPE_NAMES[t] for t in types)
+            raise ValueError(f"{where}{path}{key}: must be {kinds}, "
                              f"got {value!r}")
 
 

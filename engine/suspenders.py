@@ -1,15 +1,24 @@
 """Suspend a run while a controller is unreachable; resume it when the controller is back.
 
 ``SuspendWhileDisconnected`` watches the Channel Access connections of a device's signals (ophyd's
-metadata callbacks: the control layer's own disconnect and reconnect, no polling). A dead IOC
-suspends the RunEngine at once: it rewinds to the last checkpoint (each z-plane is one) and waits.
+metadata callbacks: the control layer's own disconnect and reconnect, no polling of the IOC). A dead
+IOC suspends the RunEngine at once: it rewinds to the last checkpoint (each z-plane is one) and waits.
 When the control layer has reconnected them all, the settings the restarted controller lost are put back
 (``devices.restore``) and the run goes on from that checkpoint: the interrupted plane is taken
-again, the potentiostat's protocol is not restarted.
+again, the potentiostat's protocol is not restarted. With ``deadline_s``, a controller unreachable
+longer than that ends the run (exit_status 'fail', the reason saying so) instead of waiting for ever.
+
+bluesky's ``SuspenderBase`` makes its asyncio event from the control layer's thread and gives the
+RunEngine's loop 0.1 s to do it; a loss reported while the loop is busy longer (a slow document
+callback on a loaded machine) was dropped, and the plan then waited for ever on a move that could
+not finish. Here the request needs no answer from the loop: the suspension's wait is a coroutine
+run in the loop that watches the connection state the callbacks keep.
 """
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 
 import bluesky.plan_stubs as bps
 from bluesky.suspenders import SuspenderBase
@@ -17,6 +26,11 @@ from bluesky.suspenders import SuspenderBase
 from operando.devices.restore import UNREACHABLE_GRACE_S, lost_connection
 
 RECONNECT_SLEEP_S = 1.0     # margin after the last channel reconnects (the IOC's own clients reconnect too)
+POLL_S = 0.05               # how often the suspended RunEngine looks at the connection state, s
+
+
+class SuspensionExpired(RuntimeError):
+    """A controller stayed unreachable longer than its suspender's deadline."""
 
 
 def restore_plan(device):
@@ -28,12 +42,22 @@ def restore_plan(device):
 class SuspendWhileDisconnected(SuspenderBase):
     """Suspend when any signal of ``device`` loses its connection; resume ``sleep`` s after all of
     them are connected again (the control layer reconnects each channel on its own schedule), once
-    the device's lost settings have been put back."""
+    the device's lost settings have been put back. ``deadline_s`` (s, > 0; None: no limit): a
+    controller unreachable that long fails the run."""
 
-    def __init__(self, device, *, sleep: float = RECONNECT_SLEEP_S, **kwargs):
+    def __init__(self, device, *, sleep: float = RECONNECT_SLEEP_S, deadline_s: float | None = None, **kwargs):
+        if deadline_s is not None and not (isinstance(deadline_s, (int, float)) and math.isfinite(deadline_s)
+                                           and deadline_s > 0):
+            raise ValueError(f"deadline_s: the longest a controller may stay unreachable, s; must be > 0 "
+                             f"(or None for no limit), got {deadline_s!r}")
         self.device = device
         self.signals = [walk.item for walk in device.walk_signals()]
-        super().__init__(self.signals[0], sleep=sleep, post_plan=lambda: restore_plan(device),
+        self.deadline_s = deadline_s
+        self._lost_at: float | None = None       # monotonic time of the loss being waited out
+        self._back_at: float | None = None       # monotonic time all channels were connected again
+        self._waiting = False                    # a suspension (or a plan start) waits on this loss
+        self._expired: str | None = None
+        super().__init__(self.signals[0], sleep=sleep, post_plan=self._after_suspension,
                          tripped_message=f"{device.name}: its controller is unreachable (IOC down?); "
                                          "the run goes on when it is back", **kwargs)
 
@@ -46,14 +70,70 @@ class SuspendWhileDisconnected(SuspenderBase):
 
     def remove(self):
         self.device.watched_by_suspender = False
-        for signal in self.signals[1:]:
+        for signal in self.signals:
             signal.clear_sub(self)
-        super().remove()
+        with self._lock:
+            self.RE = None
+            self._tripped = False
+            self._back_at = time.monotonic() - self._sleep      # a waiting suspension is released
 
     def __call__(self, value=None, *, connected=None, **kwargs):
         """Called with a signal's connection metadata (``connected``), never its value."""
-        if connected is not None:
-            super().__call__(bool(connected) and all(s.connected for s in self.signals))
+        if connected is None:
+            return
+        up = bool(connected) and all(s.connected for s in self.signals)
+        with self._lock:
+            RE = self.RE
+            if RE is None:
+                return
+            if up:
+                if self._tripped:
+                    self._tripped, self._back_at = False, time.monotonic()
+                    if self._waiting:
+                        print(f"{self.device.name}: its controller is reachable again; the run goes on in "
+                              f"{self._sleep} s")
+                return
+            self._back_at = None
+            if self._tripped:
+                return
+            self._tripped, self._lost_at, self._expired = True, time.monotonic(), None
+            request = RE.state.is_running and not self._waiting
+            if request:
+                self._waiting = True
+            justification = self._get_justification()
+        if request:
+            RE.request_suspend(self._released, post_plan=self._post_plan, justification=justification)
+
+    async def _released(self):
+        """The suspension's wait, in the RunEngine's loop: until every channel has been connected
+        for ``sleep`` s, or the deadline has passed (then ``_after_suspension`` ends the run)."""
+        try:
+            while True:
+                with self._lock:
+                    now = time.monotonic()
+                    if not self._tripped and (self._back_at is None or now - self._back_at >= self._sleep):
+                        return
+                    if self._tripped and self.deadline_s is not None and now - self._lost_at >= self.deadline_s:
+                        self._expired = (f"{self.device.name}: its controller was unreachable for "
+                                         f"{self.deadline_s:.1f} s, the suspenders' deadline; the run ends")
+                        return
+                await asyncio.sleep(POLL_S)
+        finally:
+            self._waiting = False
+
+    def _after_suspension(self):
+        """The post-plan: fail the run if the deadline passed, else put back the lost settings."""
+        if self._expired:
+            raise SuspensionExpired(self._expired)
+        yield from restore_plan(self.device)
+
+    def get_futures(self):
+        """What a plan started while the controller is unreachable waits on before it begins."""
+        with self._lock:
+            if not self._tripped:
+                return [], ""
+            self._waiting = True
+            return [self._released], self._get_justification()
 
     def _should_suspend(self, value):
         return not value
@@ -102,11 +182,12 @@ def _guard(command):
     return guarded
 
 
-def install_disconnect_suspenders(RE, devices) -> list[SuspendWhileDisconnected]:
-    """One suspender per device in ``devices`` (see ``controllers``); returns them. The RunEngine's
+def install_disconnect_suspenders(RE, devices, *, deadline_s: float | None = None) -> list[SuspendWhileDisconnected]:
+    """One suspender per device in ``devices`` (see ``controllers``), each with ``deadline_s`` (see
+    ``SuspendWhileDisconnected``); returns them. The RunEngine's
     device commands (``GUARDED_COMMANDS``) then leave an error from a just-lost controller to the
     suspender (see ``_guard``); installing twice does not guard twice."""
-    suspenders = [SuspendWhileDisconnected(device) for device in devices]
+    suspenders = [SuspendWhileDisconnected(device, deadline_s=deadline_s) for device in devices]
     for suspender in suspenders:
         RE.install_suspender(suspender)
     if not getattr(RE, "_disconnect_guarded", False):

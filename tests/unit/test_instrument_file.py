@@ -24,6 +24,12 @@ def test_values_are_taken():
     assert inst.publish_to is None
 
 
+def test_the_suspension_deadline():
+    """No limit unless the file sets one (seconds)."""
+    assert parse_instrument({}, BASE).suspension_deadline_s is None
+    assert parse_instrument({"suspenders": {"deadline_s": 1800}}, BASE).suspension_deadline_s == 1800.0
+
+
 def test_publishing_to_the_proxy():
     """The session publishes to the proxy's in port (base + 12), on loopback unless a host is given."""
     assert parse_instrument({"proxy": {"publish": True}}, BASE).publish_to == ("127.0.0.1", 5182)
@@ -44,7 +50,11 @@ def test_publishing_to_the_proxy():
     ({"tiled": {"port": True}}, "tiled.port: must be an integer"),
     ({"tiled": {"uri": "http://x"}}, "tiled.uri: unknown key; allowed: port"),
     ({"tiled": 8123}, "tiled: must be a mapping"),
-    ({"prefix": "OPR:"}, "prefix: unknown key; allowed: channel_access, devices, home, proxy, tiled"),
+    ({"prefix": "OPR:"}, "prefix: unknown key; allowed: channel_access, devices, home, proxy, suspenders, tiled"),
+    ({"suspenders": {"deadline_s": 0}}, "suspenders.deadline_s: seconds > 0"),
+    ({"suspenders": {"deadline_s": float("nan")}}, "suspenders.deadline_s: seconds > 0"),
+    ({"suspenders": {"deadline_s": "1h"}}, "suspenders.deadline_s: must be a number"),
+    ({"suspenders": {"timeout": 60}}, "suspenders.timeout: unknown key; allowed: deadline_s"),
     ({"proxy": {"publish": "yes"}}, "proxy.publish: must be true or false"),
     ({"proxy": {"host": ""}}, "proxy.host: a host name or address without spaces"),
     ({"proxy": {"port": 5182}}, "proxy.port: unknown key; allowed: host, publish"),

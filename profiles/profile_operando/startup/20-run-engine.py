@@ -15,7 +15,8 @@ derived = runs_container(client, "derived")
 RE, writer = make_run_engine(config, client, batch_size=50)   # telemetry at up to 1 kHz: fewer, larger writes
 
 # A controller (IOC) that drops off suspends the run; it resumes when the controller is back
-# (RE.suspenders lists them; RE.clear_suspenders() removes them).
+# (RE.suspenders lists them; RE.clear_suspenders() removes them). `suspenders: deadline_s:` in the
+# instrument file ends a run whose controller stays away longer (no limit by default).
 from operando.engine.suspenders import controllers, install_disconnect_suspenders  # noqa: E402
 
-install_disconnect_suspenders(RE, controllers(*_devices.values()))
+install_disconnect_suspenders(RE, controllers(*_devices.values()), deadline_s=instrument.suspension_deadline_s)

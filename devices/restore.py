@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from ophyd.utils.errors import DisconnectedError
 
@@ -97,12 +98,19 @@ def lost_connection(device, exc: BaseException) -> bool:
     return type(exc).__name__ == "ChannelAccessGetFailure" and "192" in str(exc)    # pyepics: ECA_DISCONN
 
 
+RECONNECT_POLL_S = 0.1
+
+
 def _fail_later(status, device, action: str, grace: float) -> None:
     """Fail ``status`` after ``grace`` s, unless a disconnect suspender watches the device: a
     status that fails would end the suspended run (bluesky fails a run on any failed status it
-    was given); one that never finishes is dropped when the suspension rewinds the plan."""
+    was given). Under a suspender the status ends instead, as done, once the controller is back:
+    the suspension (asked for by the same loss) has rewound the plan by then, and the plan asks
+    again. Left pending it hung the run: bluesky's rewind replays the same messages, with the
+    same group names, and the replayed wait of that group waited for it too."""
     def fail():
         if getattr(device, "watched_by_suspender", False):
+            _end_when_reachable(status, device)
             return
         if not status.done:
             status.set_exception(ConnectionError(f"{device.name}: its controller became unreachable; {action} "
@@ -112,11 +120,25 @@ def _fail_later(status, device, action: str, grace: float) -> None:
     timer.start()
 
 
+def _end_when_reachable(status, device) -> None:
+    """End ``status`` (done) once ``device`` is connected again (a thread polling every 0.1 s)."""
+    def wait():
+        while not status.done:
+            if device.connected:
+                try:
+                    status.set_finished()
+                except Exception:           # finished meanwhile by its own callback
+                    pass
+                return
+            time.sleep(RECONNECT_POLL_S)
+    threading.Thread(target=wait, name=f"{device.name}-reconnect", daemon=True).start()
+
+
 def unreachable_status(device, action: str, grace: float = UNREACHABLE_GRACE_S):
     """The status of an ``action`` asked of a device whose controller is unreachable right now:
     it fails ``grace`` s later. Raising at once would end the run before a disconnect suspender,
-    told of the same loss a moment later, can suspend it; the suspended run drops this status and
-    asks again once the controller is back."""
+    told of the same loss a moment later, can suspend it; under a suspender it ends when the
+    controller is back (see ``_fail_later``), and the rewound plan asks again."""
     status = ExplainedStatus(device)
     _fail_later(status, device, action, grace)
     return status

@@ -61,6 +61,10 @@ class SuspendWhileDisconnected(SuspenderBase):
                          tripped_message=f"{device.name}: its controller is unreachable (IOC down?); "
                                          "the run goes on when it is back", **kwargs)
 
+    def __repr__(self):
+        # not SuspenderBase's: its post_plan is a method of this object (its repr would recurse)
+        return f"{type(self).__name__}({self.device.name}, sleep={self._sleep}, deadline_s={self.deadline_s})"
+
     def install(self, RE, *, event_type=None):
         with self._lock:
             self.RE = RE

@@ -9,6 +9,9 @@ import pytest
 from bluesky import RunEngine
 from ophyd import Component as Cpt
 from ophyd import Device, Signal
+from ophyd.status import Status
+
+from operando.devices.restore import unreachable_status
 
 from operando.engine.suspenders import SuspensionExpired, SuspendWhileDisconnected
 
@@ -32,6 +35,19 @@ class LinkedSignal(Signal):
 class Controller(Device):
     a = Cpt(LinkedSignal, value=0)
     b = Cpt(LinkedSignal, value=0)
+
+
+class Axis(Controller):
+    """A movable on the linked signals: a move asked while the controller is unreachable gets
+    ``unreachable_status`` (as the piezo's and the APD's do); otherwise it is done at once."""
+
+    def set(self, value):
+        if not self.connected:
+            return unreachable_status(self, f"move to {value}", grace=0.3)
+        self.a.put(value)
+        status = Status(self)
+        status.set_finished()
+        return status
 
 
 @bpp.run_decorator()
@@ -93,6 +109,28 @@ def test_a_loss_while_the_loop_is_busy_still_suspends_and_the_run_resumes(engine
     assert took > 2.0 + (times["back"] - times["lost"]) + 0.2 - 0.3
 
 
+def test_a_move_asked_of_the_lost_controller_ends_when_it_is_back():
+    """A move asked just after the controller dropped, before the suspension takes effect, gets a
+    status that cannot finish. When the suspension came between that move and its wait, bluesky's
+    rewind replayed the same messages with the same group name and the replayed wait waited on
+    the old status too: the run hung for ever (seen under load in test_ioc_restart: the replayed
+    wait listed the new MoveStatus and the old one). Under a suspender the old status now ends,
+    done, once the controller is back (the rewound plan has asked again by then)."""
+    axis = Axis(name="axis")
+    axis.watched_by_suspender = True          # as SuspendWhileDisconnected.install sets it
+    link_all(axis, False)
+    status = axis.set(3.0)
+    time.sleep(0.6)                           # past its grace: not failed (that would end the run)
+    assert not status.done
+    link_all(axis, True)
+    status.wait(2)
+    assert status.success
+    unwatched = Axis(name="free")            # without a suspender it fails after its grace
+    link_all(unwatched, False)
+    with pytest.raises(ConnectionError, match="free: its controller became unreachable; move to 3.0 not done"):
+        unwatched.set(3.0).wait(2)
+
+
 def test_a_suspension_longer_than_its_deadline_fails_the_run_with_the_reason(engine):
     """A controller that does not come back within ``deadline_s`` ends the run: exit_status
     'fail', the reason naming the device and the time waited, instead of waiting for ever."""
@@ -113,7 +151,12 @@ def test_a_suspension_longer_than_its_deadline_fails_the_run_with_the_reason(eng
     thread.join()
     (stop,) = [d for n, d in docs if n == "stop"]
     assert stop["exit_status"] == "fail" and "unreachable for 1.0 s" in stop["reason"]
-    assert 1.2 < took < 5.0
+    assert 1.2 < took < 10.0
+
+
+def test_repr_names_the_device():
+    assert repr(SuspendWhileDisconnected(Controller(name="ctrl"), deadline_s=5.0)) == \
+        "SuspendWhileDisconnected(ctrl, sleep=1.0, deadline_s=5.0)"
 
 
 def test_the_deadline_refuses_a_non_positive_value():

@@ -1,4 +1,4 @@
-"""Objective z piezo (um): done when the controller's DMOV returns to 1 (see devices.positioner)."""
+"""Objective z piezo (um): a move ends on the controller's put completion (see devices.positioner)."""
 from ophyd import Component as Cpt, EpicsSignal, EpicsSignalRO
 
 from .positioner import DmovPositioner

@@ -1,18 +1,25 @@
-"""Positioners that are done when the controller's DMOV returns to 1 (objective piezo, stage axes).
+"""Positioners whose move ends on the controller's put completion (objective piezo, stage axes).
 
-Done is taken from the DMOV monitor, not from the put callback: caproto sends monitor
-updates through a queue that a put reply can overtake, so on a put callback the
-readback could still show a position on the way. DMOV and the readback share that
-queue, so DMOV=1 arrives after the final readback.
+The controller answers a put to the setpoint once the axis has travelled and settled (DMOV is
+back to 1 by then); that answer ends the move, and the position is then read with a CA get, so it
+is final, never a value on the way (caproto sends monitor updates through a queue that a put
+reply can overtake). DMOV's monitor only tells whether the axis is moving. It used to end the move
+too, on its 0 -> 1 transition: after a controller restart under load a replayed move was seen
+never to end (the run waited for ever), and a monitor update that is never delivered, like the
+brief 0 of a 1-um step, is the one thing such a move depended on that can go missing.
 """
+import logging
+
 from ophyd import Component as Cpt, EpicsSignal, EpicsSignalRO
-from ophyd.pv_positioner import PVPositioner
+from ophyd.pv_positioner import PVPositionerPC
 
 from .restore import RestoresSettings, fail_when_unreachable, lost_connection, unreachable_status
 from .units import UnitsInDescribe
 
+log = logging.getLogger(__name__)
 
-class DmovPositioner(RestoresSettings, UnitsInDescribe, PVPositioner):
+
+class DmovPositioner(RestoresSettings, UnitsInDescribe, PVPositionerPC):
     """Readback in um under the device's own name; ``limits`` are the controller's soft limits.
     Subclasses declare ``setpoint`` and ``readback``."""
 
@@ -27,9 +34,43 @@ class DmovPositioner(RestoresSettings, UnitsInDescribe, PVPositioner):
     # the position itself is not restored: a rewound plan moves it again
     settings_to_restore = ("velocity_um_s", "settle_time_s", "low_limit_um", "high_limit_um")
 
+    tolerance_um = 1e-3     # a move the controller ended farther than this from its target failed
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.readback.name = self.name   # the position's data key is the device name
+        self._move_id = 0
+
+    def _setup_move(self, position):
+        """Put the setpoint with put completion; the controller's answer ends this move (not an
+        earlier one's late answer: each move has its own id, a stop or a new move supersedes it)."""
+        self._move_id += 1
+        move_id = self._move_id
+
+        def answered(**kwargs):
+            if move_id != self._move_id:
+                return
+            try:
+                at = float(self.readback.get(use_monitor=False))
+            except Exception as exc:          # the controller went away: fail_when_unreachable
+                log.warning("%s: position unreadable after the move (%s)", self.name, exc)
+                return
+            self._set_position(at)
+            if abs(at - position) > self.tolerance_um:
+                log.error("%s: the controller ended the move at %.4f um, not %.4f um", self.name, at, position)
+            self._done_moving(success=abs(at - position) <= self.tolerance_um)
+
+        self.setpoint.put(position, wait=False, callback=answered)
+
+    def stop(self, *, success=False):
+        """Stop the axis and end the move in progress now, with ``success`` (ophyd's Device.stop,
+        first in PVPositioner's MRO, does not end it; a move left pending was failed by the next
+        one, and the RunEngine then failed a run it had suspended and rewound)."""
+        self._move_id += 1                    # the stopped move's answer no longer ends anything
+        try:
+            super().stop(success=success)     # the controller may be gone: the error stands, the move ends
+        finally:
+            self._done_moving(success=success)
 
     def move(self, position, wait=False, timeout=None, moved_cb=None):
         """As PVPositioner.move; with the controller unreachable (now or during the move), a status

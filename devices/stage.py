@@ -1,4 +1,4 @@
-"""Motorised XY sample stage (um); each axis is done when the controller's DMOV returns to 1
+"""Motorised XY sample stage (um); each axis's move ends on the controller's put completion
 (see devices.positioner)."""
 from ophyd import Component as Cpt, Device, EpicsSignal, EpicsSignalRO
 

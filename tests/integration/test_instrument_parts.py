@@ -31,7 +31,7 @@ def test_piezo_moves_take_travel_plus_settle_time_and_respect_soft_limits(instru
     elapsed = time.monotonic() - t0
     velocity, settle = piezo.velocity_um_s.get(), piezo.settle_time_s.get()
     assert elapsed >= 50.0 / velocity + settle
-    assert piezo.position == pytest.approx(60.0, abs=1e-6) and piezo.done.get() == 1
+    assert piezo.position == pytest.approx(60.0, abs=1e-6) and piezo.done.get(use_monitor=False) == 1
     for k in range(10):     # the readback is final (not on the way) whenever a move reports done
         piezo.move(60.0 - 0.4 * k).wait(10)
         assert piezo.position == pytest.approx(60.0 - 0.4 * k, abs=1e-6)
@@ -47,6 +47,40 @@ def test_piezo_moves_take_travel_plus_settle_time_and_respect_soft_limits(instru
     finally:
         piezo.high_limit_um.set(100.0).wait(5)
         piezo.move(10.0).wait(10)
+
+
+def test_a_move_ends_on_the_controllers_answer_without_dmov_updates(instrument):
+    """DMOV's monitor updates withheld from the device (its subscription removed: an update lost
+    under load): each move still ends, at its target, on the controller's put completion. Ended
+    by DMOV's 0 -> 1 transition instead, these moves never ended (5-s timeout)."""
+    piezo = instrument["scope"].piezo
+    piezo.done.clear_sub(piezo._move_changed)
+    try:
+        for z in (10.0, 11.0, 11.5, 30.0, 10.0):
+            piezo.move(z).wait(5)
+            assert piezo.position == pytest.approx(z, abs=1e-6)
+    finally:
+        piezo.done.subscribe(piezo._move_changed, run=False)
+
+
+def test_stop_ends_the_move_in_progress_and_the_next_move_reaches_its_target(instrument):
+    """What a suspension does (RunEngine: stop(success=True) on what it moved, later the plan
+    moves again): the stopped move's status ends at once with that success (left pending, the
+    next move failed it and the RunEngine failed the resumed run); a move sent while the
+    controller is still on the stopped one supersedes it and ends at its own target."""
+    piezo = instrument["scope"].piezo
+    piezo.move(10.0).wait(5)
+    stopped = piezo.set(90.0)                  # 40 ms of travel at 2000 um/s
+    time.sleep(0.005)
+    piezo.stop(success=True)
+    assert stopped.done and stopped.success
+    piezo.set(12.0).wait(5)
+    assert piezo.position == pytest.approx(12.0, abs=1e-6) and piezo.readback.get(use_monitor=False) == 12.0
+    failed = piezo.set(60.0)
+    time.sleep(0.005)
+    piezo.stop()                               # a plain stop: the move did not get there
+    assert failed.done and not failed.success
+    piezo.move(10.0).wait(5)
 
 
 def test_hardware_sequenced_stack_steps_the_piezo_and_writes_every_plane(instrument, tmp_path):

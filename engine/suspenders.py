@@ -92,10 +92,12 @@ class SuspendWhileDisconnected(SuspenderBase):
                 return
             if up:
                 if self._tripped:
-                    self._tripped, self._back_at = False, time.monotonic()
                     if self._waiting:
                         print(f"{self.device.name}: its controller is reachable again; the run goes on in "
                               f"{self._sleep} s")
+                    # a waiter still sleeping its margin returns by itself; one never started (the run
+                    # ended before the RunEngine took the request) must not keep the next loss unasked
+                    self._tripped, self._back_at, self._waiting = False, time.monotonic(), False
                 return
             self._back_at = None
             if self._tripped:

@@ -109,6 +109,33 @@ def test_a_loss_while_the_loop_is_busy_still_suspends_and_the_run_resumes(engine
     assert took > 2.0 + (times["back"] - times["lost"]) + 0.2 - 0.3
 
 
+def test_every_outage_of_a_run_is_suspended(engine):
+    """Two outages in one run: two suspensions recorded, the run completes; the suspender is not
+    left thinking a suspension still waits on the first."""
+    RE, device = engine
+    RE.install_suspender(SuspendWhileDisconnected(device, sleep=0.1))
+    docs = []
+
+    def faults():
+        for _ in range(2):
+            time.sleep(0.4)
+            link_all(device, False)
+            time.sleep(0.4)
+            link_all(device, True)
+
+    thread = threading.Thread(target=faults)
+
+    def record(name, doc):
+        docs.append((name, doc))
+        if name == "start":                   # the outages begin once the run has
+            thread.start()
+
+    result = RE(steps(60), record)
+    thread.join()
+    assert result.exit_status == "success"
+    assert len(interruption_docs(docs)) == 2
+
+
 def test_a_move_asked_of_the_lost_controller_ends_when_it_is_back():
     """A move asked just after the controller dropped, before the suspension takes effect, gets a
     status that cannot finish. When the suspension came between that move and its wait, bluesky's

@@ -68,7 +68,7 @@ class SuspendWhileDisconnected(SuspenderBase):
     def install(self, RE, *, event_type=None):
         with self._lock:
             self.RE = RE
-        self.device.watched_by_suspender = True        # devices.restore: leave lost actions pending
+        self.device.watched_by_suspender = True        # devices.restore: lost actions end when it is back
         for signal in self.signals:
             signal.subscribe(self, event_type=signal.SUB_META, run=True)
 
@@ -141,6 +141,7 @@ class SuspendWhileDisconnected(SuspenderBase):
             self._waiting = True
             return [self._released], self._get_justification()
 
+    # SuspenderBase's abstract methods; __call__ above decides without them
     def _should_suspend(self, value):
         return not value
 

@@ -25,7 +25,7 @@ CHANNEL_ACCESS_KEYS = {"loopback_ports": bool, "base_port": int}
 TILED_KEYS = {"port": int}
 PROXY_KEYS = {"publish": bool, "host": str}
 SUSPENDER_KEYS = {"deadline_s": (int, float)}
-TYPE_NAMES = {dict: "a mapping", int: "an integer", bool: "true or false", str: "a string", float: "a number"}
+TYPE_NAMES = {dict: "a mapping", int: "an integer", bool: "true or false", str: "a string"}
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ def operando(config, *args, timeout=300):
 def rows(stream) -> int:
     """Events stored in a stream: its time column's length (0 for a descriptor without events).
     Only that column is read: a run whose session was killed between an event page and the
-    stream datum of its frames holds columns of different lengths, which no Dataset can hold."""
+    stream datum of its frames can hold columns of different lengths, which no Dataset can hold."""
     if "time" not in stream:
         return 0
     return int(np.asarray(stream.read(variables=["time"])["time"]).size)

@@ -12,8 +12,10 @@ import logging
 import threading
 import time
 
+from epics import ca
 from ophyd.utils.errors import DisconnectedError
 
+from .ca_gets import ECA_DISCONN
 from .status import ExplainedStatus
 
 log = logging.getLogger(__name__)
@@ -92,10 +94,13 @@ UNREACHABLE_GRACE_S = 2.0
 def lost_connection(device, exc: BaseException) -> bool:
     """Whether ``exc``, raised by a device call, comes from its controller being unreachable: the
     device reports itself disconnected, or the control layer failed the call on a connection that
-    dropped under it (a timeout waiting for a channel; a get failed with ECA_DISCONN)."""
+    dropped under it (a timeout waiting for a channel; a get that failed, or that libca refused, with
+    ECA_DISCONN: the device may still say connected, its connection callback not yet run)."""
     if not device.connected or isinstance(exc, (DisconnectedError, ConnectionError, TimeoutError)):
         return True
-    return type(exc).__name__ == "ChannelAccessGetFailure" and "192" in str(exc)    # pyepics: ECA_DISCONN
+    if isinstance(exc, ca.ChannelAccessGetFailure):
+        return exc.status == ECA_DISCONN
+    return isinstance(exc, ca.CASeverityException) and exc.msg == ca.message(ECA_DISCONN)
 
 
 RECONNECT_POLL_S = 0.1

@@ -14,8 +14,11 @@ failure, as libca's own failure callback would have.
 from __future__ import annotations
 
 import functools
+import logging
 
 from epics import ca, dbr
+
+log = logging.getLogger(__name__)
 
 ECA_DISCONN = 192            # Channel Access status "Virtual circuit disconnect" (EPICS caerr.h)
 
@@ -37,6 +40,7 @@ def _end_refused_request(chid, ftype, exc: Exception) -> None:
         if pending is not None and pending[0] is ca.GET_PENDING:
             status = ECA_DISCONN if exc.msg == ca.message(ECA_DISCONN) else -1
             pending[0] = ca.ChannelAccessGetFailure(f"get refused by libca: {exc}", chid=chid, status=status)
+            log.warning("%s: a get refused by libca (%s); the next get asks again", ca.name(chid), exc.msg)
 
 
 def install() -> None:

@@ -52,8 +52,11 @@ class DmovPositioner(RestoresSettings, UnitsInDescribe, PVPositionerPC):
                 return
             try:
                 at = float(self.readback.get(use_monitor=False))
-            except Exception as exc:          # the controller went away: fail_when_unreachable
+            except Exception as exc:
                 log.warning("%s: position unreadable after the move (%s)", self.name, exc)
+                if not self.connected:        # the controller went away: fail_when_unreachable ends it
+                    return
+                self._done_moving(success=False)      # a live controller that does not answer: no hang
                 return
             self._set_position(at)
             if abs(at - position) > self.tolerance_um:

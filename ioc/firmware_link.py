@@ -69,9 +69,11 @@ def _answer(firmware, conn):
 
 class FirmwareLink:
     """The driver's end: ``call(name, *args)`` as on the firmware itself; raises Refused as the
-    instrument does and Unreachable when it does not answer (each call tries to reconnect once)."""
+    instrument does and Unreachable when it does not answer (each call tries to reconnect once).
+    A gone instrument is reported at once (its connection closes); ``timeout_s`` bounds the wait for
+    a live one, which under a host's full load was seen to take more than 5 s."""
 
-    def __init__(self, address: tuple[str, int], timeout_s: float = 5.0):
+    def __init__(self, address: tuple[str, int], timeout_s: float = 10.0):
         self.address = address
         self.timeout_s = timeout_s
         self._conn = None

@@ -1,4 +1,5 @@
 """Each simulated part behaves like the hardware it stands for (real IOC processes)."""
+import functools
 import time
 
 import h5py
@@ -80,6 +81,34 @@ def test_stop_ends_the_move_in_progress_and_the_next_move_reaches_its_target(ins
     time.sleep(0.005)
     piezo.stop()                               # a plain stop: the move did not get there
     assert failed.done and not failed.success
+    piezo.move(10.0).wait(5)
+
+
+def test_a_move_whose_position_read_times_out_is_read_again_or_fails_but_never_hangs(instrument, monkeypatch):
+    """The controller answered the move but the position's CA get timed out (a host under full
+    load; the controller still connected): read again, the move ends at its target; a position
+    that stays unreadable fails the move instead of leaving it pending for ever."""
+    from ophyd.signal import ReadTimeoutError
+
+    piezo = instrument["scope"].piezo
+    real_get, failures = piezo.readback.get, []
+
+    def slow_get(*args, fail_times, **kwargs):
+        if kwargs.get("use_monitor") is False and len(failures) < fail_times:
+            failures.append(kwargs.get("timeout"))
+            raise ReadTimeoutError("Failed to read OPR:PZ:Z_RBV within 2.00 sec")
+        return real_get(*args, **kwargs)
+
+    monkeypatch.setattr(piezo.readback, "get", functools.partial(slow_get, fail_times=2))
+    piezo.move(11.0).wait(5)
+    assert piezo.position == pytest.approx(11.0, abs=1e-6) and failures == [2.0, 2.0]
+    failures.clear()
+    monkeypatch.setattr(piezo.readback, "get", functools.partial(slow_get, fail_times=100))
+    status = piezo.move(12.0)
+    with pytest.raises(Exception):
+        status.wait(5)
+    assert status.done and not status.success and len(failures) == 5      # POSITION_READ_TRIES
+    monkeypatch.undo()
     piezo.move(10.0).wait(5)
 
 

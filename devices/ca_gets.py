@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 ECA_DISCONN = 192            # Channel Access status "Virtual circuit disconnect" (EPICS caerr.h)
 
 
+def refused_as_disconnected(exc: BaseException) -> bool:
+    """Whether ``exc`` is libca refusing a request because the channel has just dropped."""
+    return isinstance(exc, ca.CASeverityException) and exc.msg == ca.message(ECA_DISCONN)
+
+
 def _end_refused_request(chid, ftype, exc: Exception) -> None:
     """Replace a pending mark left by the refused request with the failure (waiters raise it)."""
     if isinstance(chid, int):
@@ -37,10 +42,11 @@ def _end_refused_request(chid, ftype, exc: Exception) -> None:
         return
     with entry.lock:
         pending = entry.get_results.get(ftype)
-        if pending is not None and pending[0] is ca.GET_PENDING:
-            status = ECA_DISCONN if exc.msg == ca.message(ECA_DISCONN) else -1
-            pending[0] = ca.ChannelAccessGetFailure(f"get refused by libca: {exc}", chid=chid, status=status)
-            log.warning("%s: a get refused by libca (%s); the next get asks again", ca.name(chid), exc.msg)
+        if pending is None or pending[0] is not ca.GET_PENDING:
+            return
+        status = ECA_DISCONN if refused_as_disconnected(exc) else -1
+        pending[0] = ca.ChannelAccessGetFailure(f"get refused by libca: {exc}", chid=chid, status=status)
+    log.warning("%s: a get refused by libca (%s); the next get asks again", ca.name(chid), exc.msg)
 
 
 def install() -> None:

@@ -15,7 +15,7 @@ import time
 from epics import ca
 from ophyd.utils.errors import DisconnectedError
 
-from .ca_gets import ECA_DISCONN
+from .ca_gets import ECA_DISCONN, refused_as_disconnected
 from .status import ExplainedStatus
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def lost_connection(device, exc: BaseException) -> bool:
         return True
     if isinstance(exc, ca.ChannelAccessGetFailure):
         return exc.status == ECA_DISCONN
-    return isinstance(exc, ca.CASeverityException) and exc.msg == ca.message(ECA_DISCONN)
+    return refused_as_disconnected(exc)
 
 
 RECONNECT_POLL_S = 0.1

@@ -147,7 +147,11 @@ def test_cracks_from_fast_delithiation_live_and_replayed(widefield):
     assert replay.cracks == live.cracks and replay.rows == live.rows
     truth = read_rod_truth(frame_file(run) + STATE_TRUTH_SUFFIX)
     geometry = {r["label"]: r for r in read_truth(frame_file(run) + ".truth.json")["rods"]}
-    frame_s = float(np.median(np.diff(truth["cell_time_s"])))
+    # One frame in cell time: the mean step. Not the median: the camera shows the potentiostat's last
+    # published cell state, and on a loaded host most frames can repeat the one before (CI: median 0 s).
+    t = truth["cell_time_s"]
+    frame_s = float((t[-1] - t[0]) / (t.size - 1))
+    assert frame_s >= 0.9 * 16 / 10          # accel 16 at 10 frames/s; more if frames were dropped
     found = 0
     for label, rod in truth["rods"].items():
         last = rod["cracks"][-1]

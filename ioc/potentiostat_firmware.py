@@ -25,8 +25,9 @@ from .sample_buffer import SampleRing
 from .technique import TechniqueRunner
 
 BUFFER_CAPACITY = 2_000_000     # samples kept (112 MB; 33 min at 1 kHz, 55 h at 10 Hz)
-MAX_TICK_WALL_S = 0.1           # most wall time one tick of the physics stands for (s)
+MAX_TICK_S = 0.1                # slowest tick (s): the readbacks move at >= 10 Hz
 MIN_TICK_S = 0.02
+LATE_TICK_WALL_S = 0.25         # most wall time one late tick of the physics stands for (s)
 MAX_CURRENT_A = 0.6             # Gamry Reference 600
 CLIENT_STOP_MESSAGE = "stopped by the client"    # a deliberate end, not a fault
 SETTINGS = {"sample_rate_hz": (1.0, 1000.0), "accel": (1.0, 100000.0), "watchdog_enable": (0, 1),
@@ -45,7 +46,7 @@ def build_cell(material: str = "LCO", seed: int = 1, n_agglomerates: int = 8, ac
 def tick_interval_s(sample_rate_hz: float) -> float:
     """Wall time between ticks: the sample period, but no faster than 50 Hz (samples between ticks
     are interpolated by the runner) and no slower than 10 Hz."""
-    return min(max(1.0 / sample_rate_hz, MIN_TICK_S), MAX_TICK_WALL_S)
+    return min(max(1.0 / sample_rate_hz, MIN_TICK_S), MAX_TICK_S)
 
 
 class PotentiostatFirmware:
@@ -77,12 +78,14 @@ class PotentiostatFirmware:
         self._halt.set()
 
     def _loop(self):
+        """Tick, then rest one tick interval (the link's status and heartbeat need the lock). Each tick
+        advances the cell by the wall time since the last, so cell time runs at ``accel`` times wall
+        time whatever a tick costs; a tick that came late (a busy host, a costly step) stands for at
+        most LATE_TICK_WALL_S: cell time then lags instead of a longer tick making the next longer."""
         last = time.monotonic()
         while not self._halt.wait(tick_interval_s(self.settings["sample_rate_hz"])):
             now = time.monotonic()
-            # A tick that came late (a busy host) advances the cell by at most MAX_TICK_WALL_S of
-            # wall time: cell time then lags instead of a longer tick making the next one longer.
-            self.tick(min(now - last, MAX_TICK_WALL_S) * self.settings["accel"], now)
+            self.tick(min(now - last, LATE_TICK_WALL_S) * self.settings["accel"], now)
             last = now
 
     def tick(self, dt_cell_s: float, now: float) -> None:

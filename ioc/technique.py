@@ -4,7 +4,8 @@ Pure logic, no EPICS: given a HalfCell and a technique (see
 ``operando.plans.protocol.to_technique``), ``advance(dt)`` moves cell time forward and
 returns the telemetry samples taken every ``sample_interval_s`` of cell time, interpolated
 linearly inside a physics sub-step (the cell model needs no 1 ms steps to be sampled at 1 kHz)
-and exact at every step end. Counters
+and exact at every step end. A step's first sub-step lasts MIN_SUBSTEP_S: the current and the
+IR drop change at once when a step starts, and no sample is interpolated across that jump. Counters
 (sequence number, cycle, step index) never reset; charge is the net charge passed,
 charging positive (Battery Data Format). Cut-offs are checked on every physics sub-step
 (at most ``max_substep_s``) and end the step there; compliance outside the technique's
@@ -173,7 +174,7 @@ class TechniqueRunner:
         remaining = dt_s
         while remaining > 1e-12 and self.state == "running":
             step = self.step
-            dt = min(remaining, self.max_substep_s)
+            dt = min(remaining, self.max_substep_s if self.step_time_s > 0 else MIN_SUBSTEP_S)
             limit = step.get("max_duration_s") or step.get("duration_s")
             if limit is not None:
                 dt = min(dt, limit - self.step_time_s)

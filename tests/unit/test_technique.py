@@ -92,3 +92,18 @@ def test_a_grid_time_a_rounding_error_past_the_reading_does_not_run_ahead_of_the
     r1 = CellReading(time_s=43295.50513754522, voltage_v=3.9)     # the anchor + 60 s, rounded down
     samples = runner._samples_between(r0, r1)
     assert samples and samples[-1].time_s <= r1.time_s
+
+
+@pytest.mark.parametrize("chunk_s", [0.4, 3.75, 37.0])
+def test_a_step_applies_its_current_from_its_start_whatever_the_tick(chunk_s):
+    """Samples after a step's start carry its current exactly, however much cell time one tick of
+    the firmware advances (a late tick at accel 15 stands for 3.75 s) and however many samples a
+    sub-step holds. Before, the samples inside a step's first sub-step were interpolated from the
+    previous step's current (CI: 0.91 C for 1 C)."""
+    cell, _, samples = run("Rest for 20 seconds\nCharge at 1C for 60 seconds\nDischarge at 1C for 60 seconds",
+                           sample_interval_s=0.5, chunk_s=chunk_s)
+    steps = np.array([s.step_index for s in samples])
+    i = np.array([s.current_a for s in samples])
+    for k, current in ((1, cell.capacity_ah), (2, -cell.capacity_ah)):
+        np.testing.assert_allclose(i[steps == k][1:], current, rtol=1e-9)
+    assert np.all(i[steps == 0] == 0)

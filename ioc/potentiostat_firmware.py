@@ -27,7 +27,7 @@ from .technique import TechniqueRunner
 BUFFER_CAPACITY = 2_000_000     # samples kept (112 MB; 33 min at 1 kHz, 55 h at 10 Hz)
 MAX_TICK_S = 0.1                # slowest tick (s): the readbacks move at >= 10 Hz
 MIN_TICK_S = 0.02
-LATE_TICK_WALL_S = 0.25         # most wall time one late tick of the physics stands for (s)
+LATE_TICK_WALL_S = 0.5          # most wall time one late tick of the physics stands for (s)
 MAX_CURRENT_A = 0.6             # Gamry Reference 600
 CLIENT_STOP_MESSAGE = "stopped by the client"    # a deliberate end, not a fault
 SETTINGS = {"sample_rate_hz": (1.0, 1000.0), "accel": (1.0, 100000.0), "watchdog_enable": (0, 1),

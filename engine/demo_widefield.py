@@ -136,8 +136,10 @@ def _elongation_checks(truth, live, what) -> list:
 
 
 def _crack_checks(run, live) -> list:
+    from operando.ioc.cell.rod_truth import frame_step_s
+
     truth, geometry = _truth(run)
-    frame_s = float(np.median(np.diff(truth["cell_time_s"])))
+    frame_s = frame_step_s(truth)
     checks = [_check("NWO frames contiguous (5C delithiation)", float(_frames_contiguous(run)), 1.0, 0.0, "bool")]
     checks += _elongation_checks(truth, live, "5C delithiation")
     for label, rod in truth["rods"].items():

@@ -66,3 +66,10 @@ def read_rod_truth(path: Path) -> dict:
             if name.startswith("rod_"):
                 out["rods"][int(name[4:])] = {k: f[name][k][()] for k in f[name]}
     return out
+
+
+def frame_step_s(truth: dict) -> float:
+    """One stored frame in cell time (s): the mean step of the truth's cell times. Not the median: the
+    camera shows the potentiostat's last published cell state, which may hold for several frames."""
+    t = truth["cell_time_s"]
+    return float((t[-1] - t[0]) / (t.size - 1))

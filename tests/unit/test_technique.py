@@ -99,7 +99,7 @@ def test_a_step_applies_its_current_from_its_start_whatever_the_tick(chunk_s):
     """Samples after a step's start carry its current exactly, however much cell time one tick of
     the firmware advances (a late tick at accel 15 stands for 3.75 s) and however many samples a
     sub-step holds. Before, the samples inside a step's first sub-step were interpolated from the
-    previous step's current (CI: 0.91 C for 1 C)."""
+    previous step's current (a clean clone's cycling run: 0.91 C for 1 C)."""
     cell, _, samples = run("Rest for 20 seconds\nCharge at 1C for 60 seconds\nDischarge at 1C for 60 seconds",
                            sample_interval_s=0.5, chunk_s=chunk_s)
     steps = np.array([s.step_index for s in samples])

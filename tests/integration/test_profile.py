@@ -115,8 +115,9 @@ def test_ctrl_c_pauses_resume_continues_and_abort_opens_the_circuit(instrument, 
         seen = 0
         while True:
             line = proc.stdout.readline()
-            said = [x for x in lines if not x.startswith(" ") and "File" not in x]
-            assert line, f"session ended waiting for {marker!r}:\n" + "".join(said[-40:])
+            if not line:
+                said = [x for x in lines if not x.startswith(" ") and "File" not in x]
+                pytest.fail(f"session ended waiting for {marker!r}:\n" + "".join(said[-40:]))
             lines.append(line)
             if marker in line:
                 seen += 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from contextlib import contextmanager
 
 from .cell.electrode import build_electrode
 from .cell.halfcell import HalfCell
@@ -28,6 +29,8 @@ BUFFER_CAPACITY = 2_000_000     # samples kept (112 MB; 33 min at 1 kHz, 55 h at
 MAX_TICK_S = 0.1                # slowest tick (s): the readbacks move at >= 10 Hz
 MIN_TICK_S = 0.02
 LATE_TICK_WALL_S = 0.5          # most wall time one late tick of the physics stands for (s)
+CHUNK_WALL_S = 0.05             # physics after which a tick ends early, to let commands in (s)
+COMMAND_WAIT_S = 1.0            # longest the physics waits for a command to take the lock (s)
 MAX_CURRENT_A = 0.6             # Gamry Reference 600
 CLIENT_STOP_MESSAGE = "stopped by the client"    # a deliberate end, not a fault
 SETTINGS = {"sample_rate_hz": (1.0, 1000.0), "accel": (1.0, 100000.0), "watchdog_enable": (0, 1),
@@ -62,6 +65,8 @@ class PotentiostatFirmware:
         self.state, self.message, self.step_text = "Idle", "idle", "open circuit"
         self.run_start = self.run_end = -1
         self._lock = threading.Lock()       # held while the cell advances or a technique starts/stops
+        self._queue = threading.Condition()  # guards _waiting: commands waiting for _lock
+        self._waiting = 0
         self.runner = self._idle_runner(0, 0, 0)
         self._last_heartbeat = time.monotonic()
         self._technique_active = False
@@ -85,24 +90,62 @@ class PotentiostatFirmware:
         last = time.monotonic()
         while not self._halt.wait(tick_interval_s(self.settings["sample_rate_hz"])):
             now = time.monotonic()
-            self.tick(min(now - last, LATE_TICK_WALL_S) * self.settings["accel"], now)
+            self.catch_up(min(now - last, LATE_TICK_WALL_S) * self.settings["accel"])
             last = now
 
-    def tick(self, dt_cell_s: float, now: float) -> None:
-        """Advance the cell by dt_cell_s under the running technique (or at rest), keep the samples."""
+    def catch_up(self, dt_cell_s: float) -> None:
+        """Advance the cell by dt_cell_s in ticks of at most MAX_TICK_S of wall time's worth that
+        each end after CHUNK_WALL_S of physics (a step near a cut-off costs ~100 times more per cell
+        second than one in mid-charge), letting every command that waits for the instrument in
+        between: a stop or a buffer read waits for one such tick. Physics slower than accel stops
+        after LATE_TICK_WALL_S (cell time then lags). The watchdog judges the heartbeats as of the
+        start: those sent meanwhile may be queued behind a command that waited for a tick."""
+        start = time.monotonic()
+        left = dt_cell_s
+        while left > 1e-9 * dt_cell_s and time.monotonic() - start < LATE_TICK_WALL_S:
+            deadline = time.monotonic() + CHUNK_WALL_S
+            left -= self.tick(min(left, MAX_TICK_S * self.settings["accel"]), start,
+                              enough=lambda: time.monotonic() >= deadline)
+            with self._queue:
+                self._queue.wait_for(lambda: self._waiting == 0, timeout=COMMAND_WAIT_S)
+
+    @contextmanager
+    def _held(self):
+        """The instrument's lock for a command: counted while it waits, so catch_up lets it in."""
+        with self._queue:
+            self._waiting += 1
+        try:
+            self._lock.acquire()
+        finally:
+            with self._queue:
+                self._waiting -= 1
+                self._queue.notify_all()
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def tick(self, dt_cell_s: float, now: float, enough=None) -> float:
+        """Advance the cell by dt_cell_s under the running technique (or at rest), or less when
+        ``enough()`` says so (TechniqueRunner.advance), keep the samples; returns the cell seconds
+        advanced (all of dt_cell_s when the technique ended in it)."""
         with self._lock:
             running = self.state == "Running"
             if (running and self.settings["watchdog_enable"]
                     and now - self._last_heartbeat > self.settings["watchdog_timeout_s"]):
                 self.runner.abort("watchdog: no heartbeat from the controlling client")
             self.runner.sample_interval_s = self._interval_s()
+            advanced = dt_cell_s
             if self.runner.state == "running":
-                self.samples.extend(self.runner.advance(dt_cell_s))
+                self.samples.extend(self.runner.advance(dt_cell_s, enough))
+                if self.runner.state == "running":
+                    advanced = self.runner.advanced_s
             step = self.runner.step
             if step is not None:
                 self.step_text = step.get("text", "")
             if running and self.runner.state in ("done", "aborted"):
                 self._end_technique()
+        return advanced
 
     def _idle_runner(self, seq, step, cycle) -> TechniqueRunner:
         idle = {"voltage_window_v": [-100.0, 100.0],
@@ -139,7 +182,7 @@ class PotentiostatFirmware:
 
     def status(self) -> dict:
         """The readbacks and the cell's packed state (ioc.cell.state), consistent with one another."""
-        with self._lock:
+        with self._held():
             r = self.cell.reading
             return {"state": self.state, "message": self.message, "step_text": self.step_text,
                     "time_s": r.time_s, "voltage_v": r.voltage_v, "current_a": r.current_a, "charge_c": r.charge_c,
@@ -153,7 +196,7 @@ class PotentiostatFirmware:
         lo, hi = SETTINGS[name]
         if not lo <= value <= hi:
             raise Refused(f"{name} must be in [{lo}, {hi}], not {value!r}")
-        with self._lock:
+        with self._held():
             self.settings[name] = type(lo)(value) if isinstance(lo, int) else float(value)
 
     def heartbeat(self) -> None:
@@ -161,7 +204,7 @@ class PotentiostatFirmware:
 
     def start(self, technique_text: str) -> None:
         """Run a compiled technique (JSON, ``operando.plans.protocol.to_technique``) from the next sample."""
-        with self._lock:
+        with self._held():
             if self.state == "Running":
                 raise Refused("a technique is already running; Stop it first")
             try:
@@ -205,14 +248,14 @@ class PotentiostatFirmware:
     def stop(self) -> None:
         """Open the relay now (at most one tick of physics away): the technique ends Aborted with
         CLIENT_STOP_MESSAGE."""
-        with self._lock:
+        with self._held():
             if self._technique_active:
                 self.runner.abort(CLIENT_STOP_MESSAGE)
                 self._end_technique()
 
     def window(self, first_seq: int, max_samples: int):
         """Samples first_seq ... (at most max_samples) as a numpy record array (sample_buffer.FIELDS)."""
-        with self._lock:
+        with self._held():
             try:
                 return self.samples.window(int(first_seq), int(max_samples)).copy()
             except ValueError as exc:

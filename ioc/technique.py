@@ -164,9 +164,11 @@ class TechniqueRunner:
         self.state = "aborted"
         self.message = message
 
-    def advance(self, dt_s: float) -> list[Sample]:
-        """Run dt_s of cell time; return the samples due in it (the first at the start, one every
-        sample interval, one at every step end)."""
+    def advance(self, dt_s: float, enough=None) -> list[Sample]:
+        """Run dt_s of cell time, or less when ``enough()`` (asked after every sub-step) says so
+        (``advanced_s`` then tells how much); return the samples due in it (the first at the start,
+        one every sample interval, one at every step end)."""
+        self.advanced_s = 0.0
         samples = []
         if not self._started:
             self._started = True
@@ -192,6 +194,7 @@ class TechniqueRunner:
             self._retry_dt = float("inf")
             self._dv_dt = (self.cell.reading.voltage_v - v_before) / dt
             remaining -= dt
+            self.advanced_s += dt
             self.step_time_s += dt
             self.step_charge_c += self.cell.reading.current_a * dt
             v = self.cell.reading.voltage_v
@@ -211,4 +214,6 @@ class TechniqueRunner:
                 self.step_charge_c = 0.0
                 if self._k >= len(self._steps):
                     self.state = "done"
+            if enough is not None and enough():
+                break
         return samples

@@ -48,9 +48,10 @@ def test_sweeps_repeat_while_the_cell_cycles(spectral):
     table = run["primary"].read()
     sweeps = table["sweep"].values
     # A sweep every 120 s of cell time, or back to back when one takes longer (~2 s of wall time =
-    # 100 s of cell time at accel 50, depending on the host's load; at accel 100, once the cell's clock
-    # kept to accel, a clean clone had 5 sweeps). Every sweep complete, and sweeps spanning most of the cycle.
-    assert sweeps.max() >= 5 and len(sweeps) == 2 * len(WAVELENGTHS) * (sweeps.max() + 1)
+    # 100 s of cell time at accel 50, several times that on a loaded host: a clean clone had 6 sweeps
+    # of the ~1,500-s cycle, a host with an extra busy process 4). At least 4, every sweep complete,
+    # and the sweeps spanning most of the cycle.
+    assert sweeps.max() >= 3 and len(sweeps) == 2 * len(WAVELENGTHS) * (sweeps.max() + 1)
     cell_t = table["pstat_cell_time_s"].values
     assert np.all(np.diff(cell_t) >= 0)
     telemetry_t = run["potentiostat"].read()["pstat_time_s"].values
@@ -61,20 +62,29 @@ def test_sweeps_repeat_while_the_cell_cycles(spectral):
 
 def test_surface_brightens_with_the_truth_and_the_interior_dims(spectral):
     """At the sweep where the agglomerate's surface is most delithiated, its reflectivity relative to
-    the first sweep within 5 % of the truth's Fresnel ratio at every wavelength (measured at 820 nm:
-    see the assertion message); the interior focus dims meanwhile."""
+    the first sweep within 5 % of the truth's Fresnel ratio at every wavelength, the truth taken at
+    each wavelength's own surface frame (a sweep lasts ~100 s of cell time, the surface changes
+    meanwhile); the interior focus dims meanwhile."""
     run, live = spectral
     traces = live.traces
     path = frame_file(run, "confocal_apd_reflection")
     table = run["primary"].read()
-    first_of_sweep = [int(np.nonzero(table["sweep"].values == s)[0][0]) for s in range(len(traces.time_s))]
-    x = [read_state_truth(path.with_name(path.name + STATE_TRUTH_SUFFIX), k).agglomerates[LABEL].surface_x
-         for k in first_of_sweep]
-    k = int(np.argmin(x))
-    assert x[k] < x[0] - 0.05
+    (wavelength_key,) = [key for key in table if key.endswith("wavelength_nm")]
+
+    def surface_x(sweep, w):
+        """The truth's surface lithiation at the surface frame of ``sweep`` at ``w`` nm."""
+        frame = np.nonzero((table["sweep"].values == sweep) & (table["focus"].values == "surface")
+                           & np.isclose(table[wavelength_key].values, w))[0][0]
+        return read_state_truth(path.with_name(path.name + STATE_TRUTH_SUFFIX), int(frame)).agglomerates[LABEL].surface_x
+
+    first = [surface_x(s, traces.wavelengths_nm[0]) for s in range(len(traces.time_s))]
+    k = int(np.argmin(first))
+    assert first[k] < first[0] - 0.05
     for j, w in enumerate(traces.wavelengths_nm):
-        r0, r1 = (fresnel_reflectance(LP30.n, float(particle_index("LCO", v, w))) for v in (x[0], x[k]))
-        assert traces.surface[k, j] == pytest.approx(r1 / r0, rel=0.05), f"{w} nm: {traces.surface[k, j]:.3f} vs {r1 / r0:.3f}"
+        x0, x1 = surface_x(0, w), surface_x(k, w)
+        r0, r1 = (fresnel_reflectance(LP30.n, float(particle_index("LCO", v, w))) for v in (x0, x1))
+        assert traces.surface[k, j] == pytest.approx(r1 / r0, rel=0.05), \
+            f"{w} nm, sweep {k}: {traces.surface[k, j]:.3f} vs {r1 / r0:.3f} (x {x0:.3f} -> {x1:.3f})"
         assert traces.interior[k, j] < 0.97
 
 

@@ -107,3 +107,25 @@ def test_a_step_applies_its_current_from_its_start_whatever_the_tick(chunk_s):
     for k, current in ((1, cell.capacity_ah), (2, -cell.capacity_ah)):
         np.testing.assert_allclose(i[steps == k][1:], current, rtol=1e-9)
     assert np.all(i[steps == 0] == 0)
+
+
+def test_a_tick_ended_early_resumes_where_it_stopped():
+    """``advance(dt, enough)`` stops after the sub-step at which ``enough()`` holds and says how far
+    it got (``advanced_s``); advancing the rest later gives the same samples as one call: a cut-off
+    approach and the rest after it, cut into single sub-steps."""
+    protocol = "Charge at 2C until 4.1 V\nRest for 2 minutes"
+    whole_cell, whole, whole_samples = run(protocol, chunk_s=4000.0, max_s=4000.0)
+    cell = HalfCell(build_electrode(seed=1, material="LCO"))
+    limits = CellLimits(3.0, 4.4, 0.05, cell.capacity_ah)
+    runner = TechniqueRunner(cell, to_technique(parse_protocol(protocol), limits), 5.0)
+    samples, calls, left = [], 0, 4000.0
+    while runner.state == "running" and left > 1e-9:
+        samples += runner.advance(left, enough=lambda: True)
+        assert 0 < runner.advanced_s <= runner.max_substep_s
+        left -= runner.advanced_s
+        calls += 1
+    assert whole.state == runner.state == "done" and whole_cell.reading.time_s > 1000.0
+    assert calls > whole_cell.reading.time_s / runner.max_substep_s
+    assert [s.seq_num for s in samples] == [s.seq_num for s in whole_samples]
+    np.testing.assert_array_equal([s.voltage_v for s in samples], [s.voltage_v for s in whole_samples])
+    assert cell.reading.time_s == pytest.approx(whole_cell.reading.time_s, abs=1e-9)

@@ -83,7 +83,7 @@ class PotentiostatFirmware:
         self._halt.set()
 
     def _loop(self):
-        """Tick, then rest one tick interval (the link's status and heartbeat need the lock). Each tick
+        """Tick, then rest one tick interval (commands from the link need the lock). Each tick
         advances the cell by the wall time since the last, so cell time runs at ``accel`` times wall
         time whatever a tick costs; a tick that came late (a busy host, a costly step) stands for at
         most LATE_TICK_WALL_S: cell time then lags instead of a longer tick making the next longer."""

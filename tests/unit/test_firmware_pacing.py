@@ -30,13 +30,19 @@ class SimulatedWall:
         return False
 
 
-def run_loop(monkeypatch, material, protocol, sample_rate_hz, delays_s, accel=16.0):
-    """Cell seconds the firmware ran, and wall seconds it took, for ticks delayed by ``delays_s``."""
+def running_firmware(material="LCO", protocol="Charge at 1C for 1 hour", **settings):
+    """An instrument (seed 1) running ``protocol`` with ``settings`` (sample_rate_hz 10 unless given)."""
     firmware = pf.PotentiostatFirmware(pf.build_cell(material, seed=1))
-    firmware.settings.update(accel=accel, sample_rate_hz=sample_rate_hz, watchdog_enable=0)
+    firmware.settings.update({"sample_rate_hz": 10.0, **settings})
     info = firmware.info()
     limits = CellLimits(info["v_min"], info["v_max"], pf.MAX_CURRENT_A, info["capacity_ah"])
     firmware.start(json.dumps(to_technique(parse_protocol(protocol), limits)))
+    return firmware
+
+
+def run_loop(monkeypatch, material, protocol, sample_rate_hz, delays_s, accel=16.0):
+    """Cell seconds the firmware ran, and wall seconds it took, for ticks delayed by ``delays_s``."""
+    firmware = running_firmware(material, protocol, accel=accel, sample_rate_hz=sample_rate_hz, watchdog_enable=0)
     wall = SimulatedWall(delays_s)
     monkeypatch.setattr(pf, "time", SimpleNamespace(monotonic=wall.monotonic, time=wall.monotonic))
     firmware._halt = wall
@@ -67,23 +73,13 @@ def test_a_stalled_host_makes_cell_time_lag_by_the_stall_beyond_the_cap(monkeypa
     assert cell_s == pytest.approx(16.0 * (wall_s - lost_s), rel=1e-9)
 
 
-
-def running_firmware(accel=100.0, **settings):
-    firmware = pf.PotentiostatFirmware(pf.build_cell("LCO", seed=1))
-    firmware.settings.update(accel=accel, sample_rate_hz=10.0, **settings)
-    info = firmware.info()
-    limits = CellLimits(info["v_min"], info["v_max"], pf.MAX_CURRENT_A, info["capacity_ah"])
-    firmware.start(json.dumps(to_technique(parse_protocol("Charge at 1C for 1 hour"), limits)))
-    return firmware
-
-
 def test_a_command_waits_for_one_tick_of_a_late_catch_up_not_all_of_it():
     """A late tick stands for up to LATE_TICK_WALL_S; its physics runs in ticks of at most
     MAX_TICK_S of wall time's worth, each ending early after CHUNK_WALL_S of physics, and a command
     that waits for the instrument (here ``status``; a stop, a buffer read) gets in after the first
     of them. Before, it waited for the whole late tick: on stop 20's CI a buffer read at accel 600
     was not answered within 10 s."""
-    firmware = running_firmware(watchdog_enable=0)
+    firmware = running_firmware(accel=100.0, watchdog_enable=0)
     start_s = firmware.status()["time_s"]
     seen, ticks = [], []
     command = threading.Thread(target=lambda: seen.append(firmware.status()["time_s"]))
@@ -111,7 +107,7 @@ def test_a_costly_stretch_of_physics_ends_its_tick_early_and_cell_time_lags(monk
     """Physics that costs more than accel allows (a step near its cut-off; here every sub-step
     stalls the wall clock 0.11 s): each tick ends after its first sub-step past CHUNK_WALL_S, and
     the catch-up ends after LATE_TICK_WALL_S of wall time, leaving the rest of the cell time."""
-    firmware = running_firmware(watchdog_enable=0)
+    firmware = running_firmware(accel=100.0, watchdog_enable=0)
     wall = SimulatedWall([])
     monkeypatch.setattr(pf, "time", SimpleNamespace(monotonic=wall.monotonic, time=wall.monotonic))
     physics = firmware.runner._physics
@@ -123,7 +119,12 @@ def test_a_costly_stretch_of_physics_ends_its_tick_early_and_cell_time_lags(monk
     firmware.runner._physics = costly_physics
     start_s, ticks = firmware.status()["time_s"], []
     tick = firmware.tick
-    firmware.tick = lambda *a, **kw: ticks.append(tick(*a, **kw)) or ticks[-1]
+
+    def counted_tick(*args, **kwargs):
+        ticks.append(tick(*args, **kwargs))
+        return ticks[-1]
+
+    firmware.tick = counted_tick
     firmware.catch_up(pf.LATE_TICK_WALL_S * 100.0)
     advanced = firmware.status()["time_s"] - start_s
     assert len(ticks) == 5 and all(t == pytest.approx(firmware.runner.max_substep_s) for t in ticks[1:])
@@ -134,7 +135,7 @@ def test_the_watchdog_judges_a_catch_up_by_the_heartbeats_before_it(monkeypatch)
     """Ticks that cost 0.3 s each of a watchdog that expects a heartbeat every 0.2 s: heartbeats sent
     meanwhile may wait behind a command that waits for the physics, so the catch-up runs on; the
     next one, with still no heartbeat, opens the circuit."""
-    firmware = running_firmware(watchdog_enable=1, watchdog_timeout_s=0.2)
+    firmware = running_firmware(accel=100.0, watchdog_enable=1, watchdog_timeout_s=0.2)
     wall = SimulatedWall([])
     monkeypatch.setattr(pf, "time", SimpleNamespace(monotonic=wall.monotonic, time=wall.monotonic))
     advance = firmware.runner.advance
